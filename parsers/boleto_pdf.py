@@ -1,0 +1,103 @@
+"""Boleto PDF: the printed line from the text layer, the ITF barcode and Pix QR from the page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from . import boleto as boleto_math
+from . import pix as pix_codes
+from .barcodes import read_itf, read_qr
+from .errors import NotABoletoError, ParseError
+from .pdf import embedded_images, open_pdf, page_texts, render_gray
+
+BARCODE_DPI = 150
+_LINE = re.compile(
+    r"(?<!\d)(\d{5})[.\s]?(\d{5})\s*(\d{5})[.\s]?(\d{6})\s*(\d{5})[.\s]?(\d{6})\s*(\d)\s*(\d{14})(?!\d)")
+_ARRECADACAO = re.compile(
+    r"(?<!\d)(8\d{10})[-\s]?(\d)\s*(\d{11})[-\s]?(\d)\s*(\d{11})[-\s]?(\d)\s*(\d{11})[-\s]?(\d)(?!\d)")
+
+
+@dataclass(frozen=True)
+class BoletoDocument:
+    """What a boleto PDF shows: the printed line, the barcode image, and the Pix QR."""
+
+    printed_line: str | None
+    boleto: boleto_math.Boleto | None
+    barcode_read: str | None
+    barcode_reads: tuple[str, ...]
+    pix: pix_codes.PixCode | None
+    pix_error: str | None
+    qr_source: str | None  # "image" (embedded raster) or "render"
+    page_text: str
+
+
+def find_line(text: str) -> str | None:
+    """The first linha digitavel (47 digits) printed in a text; raise for an arrecadacao slip."""
+    m = _LINE.search(text)
+    if m:
+        return "".join(m.groups())
+    if _ARRECADACAO.search(text):
+        raise NotABoletoError("the PDF carries an arrecadacao code (48 digits starting with 8), "
+                              "not a boleto de cobranca")
+    return None
+
+
+def looks_like_boleto(text: str) -> bool:
+    """Cheap test used to classify a PDF before reading it as a boleto."""
+    return bool(_LINE.search(text) or _ARRECADACAO.search(text))
+
+
+def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocument:
+    """Read a boleto PDF; reference (the email's date) resolves the due-date factor."""
+    with open_pdf(data) as doc:
+        texts = page_texts(doc)
+        page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
+        text = texts[page_index] if texts else ""
+        line = find_line(text)
+        image = render_gray(doc, page_index, BARCODE_DPI)
+        reads = _itf_reads(image)
+        valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
+        qr_source = "image"
+        payloads = [p for img in embedded_images(doc, page_index) for p in read_qr(img)]
+        if not payloads:
+            qr_source = "render"
+            payloads = read_qr(image)
+    barcode = valid[0] if valid else None
+    parsed = None
+    if line:
+        parsed = boleto_math.parse(line, reference)
+    elif barcode:
+        parsed = boleto_math.parse(barcode, reference)
+    if parsed is None:
+        raise ParseError("no linha digitavel in the text layer and no readable barcode")
+    pix = pix_error = None
+    brcodes = [p for p in payloads if p.startswith("000201")]
+    if brcodes:
+        try:
+            pix = pix_codes.parse(brcodes[0])
+        except ParseError as exc:
+            pix_error = f"QR code is not a valid BR Code: {exc}"
+    elif payloads:
+        pix_error = "QR code found but it is not a Pix BR Code"
+    return BoletoDocument(
+        printed_line=line,
+        boleto=parsed,
+        barcode_read=barcode,
+        barcode_reads=tuple(reads),
+        pix=pix,
+        pix_error=pix_error,
+        qr_source=qr_source if payloads else None,
+        page_text=text,
+    )
+
+
+def _itf_reads(image) -> list[str]:
+    """ITF reads, trying the lower part of the page (where the ficha's barcode sits) first."""
+    width, height = image.size
+    lower = image.crop((0, height // 2, width, height))
+    reads = read_itf(lower)
+    if not any(boleto_math.is_valid_barcode(r) for r in reads):
+        reads += read_itf(image.crop((0, 0, width, height // 2 + 40)))
+    return reads

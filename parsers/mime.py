@@ -1,0 +1,266 @@
+"""Email reading: any MIME shape into headers, body text and sniffed attachments."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from lxml import html as lxml_html
+
+from .errors import ParseError
+
+MAX_DEPTH = 8
+# MIME defects that mean the structure itself is broken, not just untidy.
+FATAL_DEFECTS = frozenset({
+    "StartBoundaryNotFoundDefect",
+    "MultipartInvariantViolationDefect",
+    "InvalidBase64PaddingDefect",
+    "InvalidBase64CharactersDefect",
+    "InvalidBase64LengthDefect",
+})
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One document carried by an email, classified by its bytes and by its name."""
+
+    filename: str | None
+    content_type: str
+    kind: str  # sniffed from the bytes: pdf, xml, image, zip, html, text, other
+    claimed: str  # what the name / content type says: pdf, xml, image, zip, other
+    data: bytes
+    sha256: str
+    defects: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """How to name this attachment in a message to a person."""
+        return self.filename or f"unnamed {self.content_type} part"
+
+
+@dataclass(frozen=True)
+class Email:
+    """A parsed email: who, what, the body as text, the attachments, forwarded messages."""
+
+    message_id: str | None
+    from_address: str | None
+    from_name: str | None
+    subject: str | None
+    date: datetime | None
+    text: str
+    attachments: tuple[Attachment, ...]
+    forwarded: tuple[Email, ...]
+    defects: tuple[str, ...]
+    authentication_results: tuple[str, ...]
+
+    @property
+    def from_domain(self) -> str | None:
+        """The sender's domain, lower case."""
+        if not self.from_address or "@" not in self.from_address:
+            return None
+        return self.from_address.rsplit("@", 1)[1].strip().lower().rstrip(".")
+
+    @property
+    def fatal_defects(self) -> tuple[str, ...]:
+        """Defects that mean the MIME structure cannot be trusted."""
+        return tuple(d for d in self.defects if d.split(":", 1)[0] in FATAL_DEFECTS)
+
+
+def sniff(data: bytes) -> str:
+    """Classify bytes by their content, never by their name."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if head.startswith((b"\xff\xfe<", b"\xfe\xff\x00<")):
+        return "xml"
+    if head.startswith(b"<"):
+        low = head[:300].lower()
+        if low.startswith((b"<!doctype html", b"<html")):
+            return "html"
+        return "xml"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        return "image"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "other"
+    return "text"
+
+
+def _claimed(filename: str | None, content_type: str) -> str:
+    name = (filename or "").lower()
+    for ext, kind in ((".pdf", "pdf"), (".xml", "xml"), (".png", "image"), (".jpg", "image"),
+                      (".jpeg", "image"), (".zip", "zip")):
+        if name.endswith(ext):
+            return kind
+    if content_type == "application/pdf":
+        return "pdf"
+    if content_type in ("application/xml", "text/xml"):
+        return "xml"
+    if content_type.startswith("image/"):
+        return "image"
+    return "other"
+
+
+def decode_text(payload: bytes, charset: str | None) -> str:
+    """Decode body bytes by their declared charset; unknown charsets fall back, never fail."""
+    for cs in (charset, "utf-8"):
+        if not cs:
+            continue
+        try:
+            return payload.decode(cs)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("cp1252", errors="replace")
+
+
+_BREAKS = re.compile(r"(?i)<\s*(br|/p|/div|/tr|/li|/h[1-6]|/table)\b[^>]*>")
+_CELLS = re.compile(r"(?i)<\s*/t[dh]\s*>")
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML body, with line breaks at blocks and spaces between cells."""
+    if not markup.strip():
+        return ""
+    markup = _BREAKS.sub("\n", markup)
+    markup = _CELLS.sub(" \t ", markup)
+    try:
+        doc = lxml_html.document_fromstring(markup)
+    except (ValueError, lxml_html.etree.ParserError):
+        return re.sub(r"<[^>]+>", " ", markup)
+    for bad in doc.xpath("//script|//style|//head"):
+        bad.drop_tree()
+    return doc.text_content()
+
+
+def _header(msg: Message, name: str) -> str | None:
+    try:
+        value = msg.get(name)
+    except Exception:  # a malformed header must not sink the message
+        return None
+    if value is None:
+        return None
+    return " ".join(str(value).split()) or None
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if not name:
+        raw = part.get_param("name")
+        name = email.utils.collapse_rfc2231_value(raw) if raw else None
+    if name:
+        name = str(email.header.make_header(email.header.decode_header(str(name))))
+    return name.strip() if name else None
+
+
+def _defects(part: Message) -> list[str]:
+    return [f"{type(d).__name__}: {d}" for d in getattr(part, "defects", [])]
+
+
+def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
+    """Leaf parts in order, not descending into attached messages (collected apart)."""
+    if part.get_content_type() == "message/rfc822":
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else payload
+        if isinstance(inner, Message):
+            inner_messages.append(inner)
+            return []
+    if part.is_multipart():
+        out: list[Message] = []
+        payload = part.get_payload()
+        for sub in payload if isinstance(payload, list) else []:
+            if isinstance(sub, Message):
+                out.extend(_leaves(sub, inner_messages))
+        return out
+    return [part]
+
+
+def parse_email(raw: bytes, _depth: int = 0) -> Email:
+    """Read raw RFC 5322 bytes; tolerant of broken structure, which it reports as defects."""
+    if not raw.strip():
+        raise ParseError("empty message")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    texts: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    forwarded: list[Email] = []
+    defects: list[str] = _defects(msg)
+
+    inner_messages: list[Message] = []
+    for part in _leaves(msg, inner_messages):
+        if part is not msg:
+            defects.extend(_defects(part))
+        ctype = part.get_content_type()
+        filename = _filename(part)
+        disposition = (part.get_content_disposition() or "").lower()
+        try:
+            payload = part.get_payload(decode=True) or b""
+        except Exception as exc:
+            defects.append(f"UndecodablePayload: {exc}")
+            payload = b""
+        is_body = (ctype in ("text/plain", "text/html") and disposition != "attachment"
+                   and not filename)
+        if is_body:
+            body = decode_text(payload, part.get_content_charset())
+            (texts if ctype == "text/plain" else htmls).append(body)
+            continue
+        attachments.append(Attachment(
+            filename=filename,
+            content_type=ctype,
+            kind=sniff(payload),
+            claimed=_claimed(filename, ctype),
+            data=payload,
+            sha256=hashlib.sha256(payload).hexdigest(),
+            defects=tuple(_defects(part)),
+        ))
+
+    if _depth < MAX_DEPTH:
+        for inner_msg in inner_messages:
+            try:
+                forwarded.append(parse_email(inner_msg.as_bytes(), _depth + 1))
+            except (ParseError, ValueError, LookupError) as exc:
+                defects.append(f"UnreadableForwardedMessage: {exc}")
+
+    text = "\n".join(texts)
+    if htmls:
+        html_text = "\n".join(html_to_text(h) for h in htmls)
+        text = f"{text}\n{html_text}" if text else html_text
+
+    from_name = from_addr = None
+    try:
+        addrs = getaddresses([str(msg.get("From", ""))])
+        if addrs:
+            from_name, from_addr = addrs[0][0] or None, addrs[0][1] or None
+    except Exception:
+        defects.append("MalformedFromHeader")
+    date = None
+    raw_date = _header(msg, "Date")
+    if raw_date:
+        try:
+            date = parsedate_to_datetime(raw_date)
+        except (TypeError, ValueError):
+            defects.append("MalformedDateHeader")
+    auth = tuple(str(v) for v in (msg.get_all("Authentication-Results") or []))
+    return Email(
+        message_id=_header(msg, "Message-ID"),
+        from_address=from_addr.lower() if from_addr else None,
+        from_name=from_name,
+        subject=_header(msg, "Subject"),
+        date=date,
+        text=text,
+        attachments=tuple(attachments),
+        forwarded=tuple(forwarded),
+        defects=tuple(dict.fromkeys(defects)),
+        authentication_results=auth,
+    )

@@ -1,0 +1,196 @@
+"""NFS-e XML: ABRASF 2.04 as ISSNet writes it and the national layout 1.00/1.01, one result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+from .cnpj import normalize
+from .errors import ParseError
+from .xmlsafe import child, descendants, local, parse_xml, text
+
+ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
+NACIONAL_NS = "http://www.sped.fazenda.gov.br/nfse"
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Nfse:
+    """One service invoice, whatever layout it came in."""
+
+    layout: str
+    number: str
+    verification_code: str | None
+    access_key: str | None
+    issued_at: datetime | None
+    competence: date | None
+    provider_cnpj: str | None
+    provider_name: str | None
+    provider_municipal_registration: str | None
+    taker_cnpj: str | None
+    taker_name: str | None
+    services_amount: Decimal
+    deductions_amount: Decimal
+    iss_amount: Decimal
+    iss_withheld: bool
+    retentions_amount: Decimal
+    net_amount: Decimal
+    description: str | None
+    service_item: str | None
+    municipality_code: str | None
+    signature_count: int
+
+
+def money(value: str | None, field: str) -> Decimal:
+    """An XML amount ('1234.56', '2.5000', rarely '1234,56') as Decimal with two places."""
+    if value is None:
+        return ZERO
+    v = value.strip()
+    if "," in v and "." not in v:
+        v = v.replace(",", ".")
+    try:
+        return Decimal(v).quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise ParseError(f"{field}: {value!r} is not an amount") from exc
+
+
+def _datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ParseError(f"date/time {value!r} is not ISO 8601") from exc
+
+
+def _date(value: str | None) -> date | None:
+    if not value:
+        return None
+    dt = _datetime(value[:10])
+    return dt.date() if dt else None
+
+
+def _cnpj(el: etree._Element | None, path: str) -> str | None:
+    """CNPJ (or CPF) under a CpfCnpj-style element."""
+    base = child(el, path)
+    if base is None:
+        return None
+    value = text(base, "Cnpj") or text(base, "CNPJ") or text(base, "Cpf") or text(base, "CPF")
+    return normalize(value) if value else None
+
+
+def parse_nfse_all(data: bytes) -> tuple[Nfse, ...]:
+    """Every NFS-e in the document (a SOAP answer can hold a list)."""
+    root = parse_xml(data)
+    return _from_tree(root, depth=0)
+
+
+def parse_nfse(data: bytes) -> Nfse:
+    """The first NFS-e in the document; raise ParseError when there is none."""
+    return parse_nfse_all(data)[0]
+
+
+def _from_tree(root: etree._Element, depth: int) -> tuple[Nfse, ...]:
+    if local(root.tag) == "NFSe":
+        return (_nacional(root),)
+    comps = descendants(root, "CompNfse")
+    if comps:
+        return tuple(_abrasf(c) for c in comps)
+    nacional = descendants(root, "NFSe")
+    if nacional:
+        return tuple(_nacional(n) for n in nacional)
+    if depth == 0:
+        # ISSNet's SOAP answers may carry the XML escaped as text inside a result element.
+        for el in root.iter():
+            if (el.text and "<CompNfse" in el.text) or (el.text and "<NFSe" in el.text):
+                return _from_tree(parse_xml(el.text.strip().encode("utf-8")), depth=1)
+    raise ParseError(f"no NFS-e found: root element is <{local(root.tag)}>, "
+                     "expected CompNfse (ABRASF 2.04) or NFSe (national layout)")
+
+
+def _abrasf(comp: etree._Element) -> Nfse:
+    inf = child(comp, "Nfse/InfNfse")
+    if inf is None:
+        raise ParseError("ABRASF CompNfse without Nfse/InfNfse")
+    d = child(inf, "DeclaracaoPrestacaoServico/InfDeclaracaoPrestacaoServico")
+    number = text(inf, "Numero")
+    if not number:
+        raise ParseError("ABRASF InfNfse/Numero is missing")
+    valores = child(d, "Servico/Valores")
+    retention_fields = ("ValorPis", "ValorCofins", "ValorCsll", "ValorIr", "ValorInss",
+                        "OutrasRetencoes")
+    retentions = sum((money(text(valores, f), f) for f in retention_fields), ZERO)
+    iss = text(inf, "ValoresNfse/ValorIss") or text(valores, "ValorIss")
+    services = money(text(valores, "ValorServicos"), "ValorServicos")
+    net_text = text(inf, "ValoresNfse/ValorLiquidoNfse")
+    withheld = text(d, "Servico/IssRetido") == "1"
+    iss_amount = money(iss, "ValorIss")
+    net = money(net_text, "ValorLiquidoNfse") if net_text else (
+        services - retentions - (iss_amount if withheld else ZERO))
+    return Nfse(
+        layout="abrasf-2.04",
+        number=number,
+        verification_code=text(inf, "CodigoVerificacao"),
+        access_key=None,
+        issued_at=_datetime(text(inf, "DataEmissao")),
+        competence=_date(text(d, "Competencia")),
+        provider_cnpj=_cnpj(d, "Prestador/CpfCnpj") or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador/CpfCnpj"),
+        provider_name=text(inf, "PrestadorServico/RazaoSocial"),
+        provider_municipal_registration=text(d, "Prestador/InscricaoMunicipal"),
+        taker_cnpj=_cnpj(d, "TomadorServico/IdentificacaoTomador/CpfCnpj")
+        or _cnpj(d, "Tomador/IdentificacaoTomador/CpfCnpj"),
+        taker_name=text(d, "TomadorServico/RazaoSocial") or text(d, "Tomador/RazaoSocial"),
+        services_amount=services,
+        deductions_amount=money(text(valores, "ValorDeducoes"), "ValorDeducoes"),
+        iss_amount=iss_amount,
+        iss_withheld=withheld,
+        retentions_amount=retentions,
+        net_amount=net,
+        description=text(d, "Servico/Discriminacao"),
+        service_item=text(d, "Servico/ItemListaServico"),
+        municipality_code=text(d, "Servico/MunicipioIncidencia") or text(d, "Servico/CodigoMunicipio"),
+        signature_count=len(descendants(comp, "Signature")),
+    )
+
+
+def _nacional(root: etree._Element) -> Nfse:
+    inf = child(root, "infNFSe")
+    if inf is None:
+        raise ParseError("national NFSe without infNFSe")
+    version = root.get("versao") or inf.get("versao") or "1.00"
+    layout = "nacional-1.01" if version.startswith("1.01") else "nacional-1.00"
+    ident = inf.get("Id") or ""
+    access_key = ident[3:] if ident.startswith("NFS") else None
+    dps = child(inf, "DPS/infDPS")
+    number = text(inf, "nNFSe")
+    if not number:
+        raise ParseError("national infNFSe/nNFSe is missing")
+    services = money(text(dps, "valores/vServPrest/vServ"), "vServ")
+    retentions = money(text(inf, "valores/vTotalRet"), "vTotalRet")
+    withheld = text(dps, "valores/trib/tribMun/tpRetISSQN") in ("2", "3")
+    return Nfse(
+        layout=layout,
+        number=number,
+        verification_code=None,
+        access_key=access_key,
+        issued_at=_datetime(text(dps, "dhEmi") or text(inf, "dhProc")),
+        competence=_date(text(dps, "dCompet")),
+        provider_cnpj=normalize(text(inf, "emit/CNPJ") or "") or None,
+        provider_name=text(inf, "emit/xNome"),
+        provider_municipal_registration=text(inf, "emit/IM"),
+        taker_cnpj=normalize(text(dps, "toma/CNPJ") or text(dps, "toma/CPF") or "") or None,
+        taker_name=text(dps, "toma/xNome"),
+        services_amount=services,
+        deductions_amount=money(text(dps, "valores/vDedRed/vDR"), "vDR"),
+        iss_amount=money(text(inf, "valores/vISSQN"), "vISSQN"),
+        iss_withheld=withheld,
+        retentions_amount=retentions,
+        net_amount=money(text(inf, "valores/vLiq"), "vLiq"),
+        description=text(dps, "serv/cServ/xDescServ"),
+        service_item=text(dps, "serv/cServ/cTribNac"),
+        municipality_code=text(inf, "cLocIncid") or text(dps, "cLocEmi"),
+        signature_count=len(descendants(root, "Signature")),
+    )

@@ -1,0 +1,123 @@
+"""Pix BR Code (EMV QR) reading: TLV fields, CRC-16/CCITT-FALSE, merchant, amount, key/url/txid."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .errors import ParseError
+
+PIX_GUI = "br.gov.bcb.pix"
+
+
+@dataclass(frozen=True)
+class PixCode:
+    """What a Pix BR Code says, and whether its CRC holds."""
+
+    payload: str
+    crc_valid: bool
+    merchant_name: str | None
+    merchant_city: str | None
+    amount: Decimal | None
+    key: str | None
+    url: str | None
+    txid: str | None
+    dynamic: bool
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def tlv(payload: str) -> list[tuple[str, str]]:
+    """Split an EMV TLV string into (id, value) pairs; raise on a broken length."""
+    out = []
+    i = 0
+    while i < len(payload):
+        if i + 4 > len(payload):
+            raise ParseError(f"truncated TLV header at position {i}")
+        tag, size = payload[i:i + 2], payload[i + 2:i + 4]
+        if not (tag.isdigit() and size.isdigit()):
+            raise ParseError(f"bad TLV header {payload[i:i + 4]!r} at position {i}")
+        n = int(size)
+        value = payload[i + 4:i + 4 + n]
+        if len(value) != n:
+            raise ParseError(f"field {tag} declares {n} characters, has {len(value)}")
+        out.append((tag, value))
+        i += 4 + n
+    return out
+
+
+def with_crc(payload_without_crc: str) -> str:
+    """Append '6304' and the CRC (used to build codes in fixtures and tests)."""
+    body = payload_without_crc + "6304"
+    return body + f"{crc16(body.encode('utf-8')):04X}"
+
+
+def field(tag: str, value: str) -> str:
+    """One TLV field."""
+    return f"{tag}{len(value):02d}{value}"
+
+
+def parse(payload: str) -> PixCode:
+    """Read a BR Code payload; the CRC is checked, not enforced (see crc_valid)."""
+    payload = payload.strip()
+    fields = dict(tlv(payload))
+    if fields.get("00") != "01":
+        raise ParseError("not an EMV BR Code: field 00 is not '01'")
+    crc_ok = False
+    if "63" in fields and payload.endswith(fields["63"]) and len(fields["63"]) == 4:
+        body = payload[: -4].encode("utf-8")
+        crc_ok = f"{crc16(body):04X}" == fields["63"]
+    key = url = None
+    for tag in (str(t) for t in range(26, 52)):
+        if tag in fields:
+            sub = dict(tlv(fields[tag]))
+            if sub.get("00", "").lower() == PIX_GUI:
+                key = sub.get("01")
+                url = sub.get("25")
+                break
+    txid = None
+    if "62" in fields:
+        txid = dict(tlv(fields["62"])).get("05")
+        if txid == "***":
+            txid = None
+    amount = None
+    if "54" in fields:
+        try:
+            amount = Decimal(fields["54"]).quantize(Decimal("0.01"))
+        except InvalidOperation as exc:
+            raise ParseError(f"field 54 (amount) is not a number: {fields['54']!r}") from exc
+    return PixCode(
+        payload=payload,
+        crc_valid=crc_ok,
+        merchant_name=fields.get("59"),
+        merchant_city=fields.get("60"),
+        amount=amount,
+        key=key,
+        url=url,
+        txid=txid,
+        dynamic=fields.get("01") == "12",
+    )
+
+
+def normalize_name(name: str) -> str:
+    """Upper case, accents and punctuation removed, spaces folded, for name comparison."""
+    folded = unicodedata.normalize("NFKD", name)
+    ascii_only = "".join(c for c in folded if not unicodedata.combining(c))
+    kept = "".join(c if c.isalnum() else " " for c in ascii_only.upper())
+    return " ".join(kept.split())
+
+
+def names_match(merchant: str, known: str) -> bool:
+    """Names match after normalising, as a prefix either way (field 59 is cut at 25)."""
+    a, b = normalize_name(merchant), normalize_name(known)
+    return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))

@@ -1,0 +1,203 @@
+"""The `confere` command line: subcommands grouped by what a person does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from sqlmodel import Session, select
+
+from storage import Invoice, Message, open_store
+
+from . import config as config_mod
+from .display import ingest_table, invoices_table, problems
+from .errors import ConfereError
+from .ingest import Ingestor
+from .sandbox import Sandbox
+from .serialize import ingest_line, invoice_json
+
+err = Console(stderr=True)
+
+
+class App:
+    """Lazily built configuration and store for one command."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load(self.config_path)
+        return self._config
+
+    def engine(self):  # noqa: ANN201
+        return open_store(self.config.database_url)
+
+    def sandbox(self) -> Sandbox:
+        lim = self.config.settings.limits
+        return Sandbox(workers=lim.workers, seconds=lim.parse_seconds, memory_mb=lim.parse_memory_mb,
+                       max_attachment_bytes=lim.max_attachment_bytes)
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _eml_files(paths: tuple[str, ...]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".eml"))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise click.BadParameter(f"{p}: no such file or folder", param_hint="PATH")
+    return out
+
+
+config_option = click.option("--config", "config_path", metavar="FILE", envvar="CONFERE_CONFIG",
+                             help="Configuration file (default: $CONFERE_CONFIG or ./confere.toml).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="confere")
+def main() -> None:
+    """Read vendors' billing emails, prove each bill genuine, and check what it should cost."""
+
+
+@main.command()
+@click.option("--config", "config_path", metavar="FILE", default="confere.toml", show_default=True,
+              help="Where to write the starter configuration.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(config_path: str, force: bool) -> None:
+    """Write a commented starter configuration."""
+    target = Path(config_path)
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; use --force to overwrite it")
+    target.write_text(resources.files("pipeline").joinpath("starter.toml").read_text("utf-8"),
+                      encoding="utf-8")
+    click.echo(f"wrote {target}: set company.cnpjs and your contracts, then `confere ingest`")
+
+
+def _run_ingest(app: App, files: list[Path], as_json: bool) -> list[tuple[str, dict[str, Any]]]:
+    engine = app.engine()
+    rows: list[tuple[str, dict[str, Any]]] = []
+    with app.sandbox() as sandbox:
+        ingestor = Ingestor(app.config, engine, sandbox)
+        for path, result in ingestor.ingest_paths(files):
+            with Session(engine) as s:
+                msg = s.get(Message, result.message_id)
+                inv = s.get(Invoice, result.invoice_id) if result.invoice_id else None
+                line = ingest_line(s, msg, result.status, result.reason, inv)
+            if as_json:
+                _emit(line)
+            rows.append((path.name, line))
+    return rows
+
+
+@main.command()
+@config_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
+def ingest(config_path: str | None, paths: tuple[str, ...], as_json: bool) -> None:
+    """Read .eml files or folders of them: parse, verify, store."""
+    app = App(config_path)
+    files = _eml_files(paths)
+    rows = _run_ingest(app, files, as_json)
+    if not as_json:
+        ingest_table(Console(), rows)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One invoice object per line.")
+def invoices(config_path: str | None, as_json: bool) -> None:
+    """List stored bills, newest first."""
+    app = App(config_path)
+    engine = app.engine()
+    with Session(engine) as s:
+        stored = s.exec(select(Invoice).order_by(Invoice.id.desc())).all()
+        items = [(inv.id, invoice_json(s, inv)) for inv in stored]
+    if as_json:
+        for inv_id, obj in items:
+            _emit({"id": inv_id, **obj})
+    else:
+        invoices_table(Console(), items)
+
+
+@main.command()
+@config_option
+@click.argument("invoice_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="The invoice object as JSON.")
+def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
+    """One bill with its checks."""
+    app = App(config_path)
+    with Session(app.engine()) as s:
+        inv = s.get(Invoice, invoice_id)
+        if inv is None:
+            raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
+        obj = invoice_json(s, inv)
+    if as_json:
+        _emit({"id": invoice_id, **obj})
+        return
+    console = Console()
+    console.print_json(json.dumps({k: v for k, v in obj.items() if k != "checks"}))
+    for c in obj["checks"]:
+        console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False)
+
+
+def _sample_mailbox() -> Path:
+    return Path(__file__).resolve().parent.parent / "fixtures" / "mailbox"
+
+
+@main.command()
+@click.option("--mailbox", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of .eml files (default: the bundled sample mailbox).")
+@click.option("--workdir", type=click.Path(file_okay=False), default=".confere-demo",
+              show_default=True, help="Where the demo's fresh SQLite store and blobs go.")
+def demo(mailbox: str | None, workdir: str) -> None:
+    """The whole job on the bundled sample mailbox, into a fresh SQLite store."""
+    box = Path(mailbox) if mailbox else _sample_mailbox()
+    if not box.is_dir():
+        raise click.ClickException(f"sample mailbox not found at {box}: pass --mailbox PATH")
+    work = Path(workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    settings = config_mod.tomllib.loads(
+        resources.files("pipeline").joinpath("demo.toml").read_text("utf-8"))
+    settings["database"] = {"url": f"sqlite:///{(work / 'confere.db').resolve()}"}
+    settings["storage"] = {"blobs": str((work / "blobs").resolve())}
+    app = App(None)
+    app._config = config_mod.from_dict(settings, work.resolve(), "<demo>")
+    files = _eml_files((str(box),))
+    console = Console()
+    console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db")
+    rows = _run_ingest(app, files, as_json=False)
+    ingest_table(console, rows)
+    counts: dict[str, int] = {}
+    for _name, line in rows:
+        key = line["invoice"]["verdict"] if line["status"] == "invoice" else line["status"]
+        counts[key] = counts.get(key, 0) + 1
+    console.print("resumo: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+def run() -> None:
+    """Entry point that turns confere's own errors into a message and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except ConfereError as exc:
+        err.print(f"confere: {exc}", highlight=False)
+        sys.exit(2)
+
+
+__all__ = ["main", "problems", "run"]

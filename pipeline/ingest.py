@@ -1,0 +1,274 @@
+"""The ingest stage: raw bytes stored first, then parsed, judged and written in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from parsers import BodyFields, extract_body_fields
+from storage import BlobStore, BoletoRow, CheckRow, Document, Invoice, Message, to_cents, utcnow
+
+from .checks import Check, verdict
+from .config import Config
+from .parse import ParsedMessage
+from .profiles import VendorProfile
+from .sandbox import Failed, Outcome, Sandbox
+from .verify import BillContext, offline_checks
+
+BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one message."""
+
+    message_id: int
+    status: str  # invoice | ignored | quarantined | duplicate
+    reason: str | None
+    invoice_id: int | None
+
+
+def identify_vendor(m: ParsedMessage, vendors: Iterable[VendorProfile]) -> VendorProfile | None:
+    """The vendor by sender domain, else by the NFS-e provider's CNPJ, else by subject hints."""
+    vendors = list(vendors)
+    for v in vendors:
+        if v.sender_matches(m.effective.from_domain):
+            return v
+    nfse = next((d.nfse for d in m.documents if d.nfse), None)
+    pdf = next((d.nfse_pdf for d in m.documents if d.nfse_pdf), None)
+    provider = (nfse.provider_cnpj if nfse else None) or (pdf.provider_cnpj if pdf else None)
+    for v in vendors:
+        if provider and provider[:8] in v.cnpj_roots:
+            return v
+    if any(d.role in BILL_ROLES for d in m.documents):
+        subject = (m.effective.subject or "").lower()
+        for v in vendors:
+            if any(h in subject for h in v.subject_hints):
+                return v
+    return None
+
+
+def find_fields(m: ParsedMessage, vendor: VendorProfile) -> BodyFields:
+    """Body fields from the email carrying the bill, filled in from the forwarding one."""
+    fields = extract_body_fields(m.effective.text, vendor.body)
+    if m.forwarded:
+        outer = extract_body_fields(m.email.text, vendor.body)
+        fields = BodyFields(fields.contract_number or outer.contract_number,
+                            fields.reference_month or outer.reference_month,
+                            fields.due_date or outer.due_date)
+    return fields
+
+
+class Ingestor:
+    """Stores raw messages and turns them into invoices, quarantines or ignores."""
+
+    def __init__(self, config: Config, engine: Engine, sandbox: Sandbox) -> None:
+        self.config = config
+        self.engine = engine
+        self.blobs = BlobStore(config.blob_dir)
+        self.sandbox = sandbox
+
+    # -- storing raw bytes -------------------------------------------------------------------
+    def store_raw(self, raw: bytes, *, source: str, path: str | None = None,
+                  mailbox: str | None = None, folder: str | None = None,
+                  uidvalidity: int | None = None, uid: int | None = None) -> tuple[Message, bool]:
+        """Keep the bytes and a message row; (row, False) when these bytes were stored before."""
+        digest = self.blobs.put(raw)
+        with Session(self.engine, expire_on_commit=False) as s:
+            existing = s.exec(select(Message).where(Message.sha256 == digest)).first()
+            if existing is not None:
+                return existing, False
+            msg = Message(sha256=digest, size=len(raw), source=source, path=path, mailbox=mailbox,
+                          folder=folder, uidvalidity=uidvalidity, uid=uid)
+            s.add(msg)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return s.exec(select(Message).where(Message.sha256 == digest)).one(), False
+            return msg, True
+
+    # -- processing --------------------------------------------------------------------------
+    def ingest_paths(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Result]]:
+        """Store and process .eml files; yields each file's result in order."""
+        fresh: list[tuple[Path, Message, bytes]] = []
+        for path in paths:
+            raw = path.read_bytes()
+            msg, new = self.store_raw(raw, source="file", path=str(path))
+            if not new:
+                yield path, Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
+                continue
+            fresh.append((path, msg, raw))
+        yield from ((p, r) for (p, _m), r in self.process_many((p, m, raw) for p, m, raw in fresh))
+
+    def process_many(self, items: Iterable[tuple[object, Message, bytes]]
+                     ) -> Iterator[tuple[tuple[object, Message], Result]]:
+        """Parse in the sandbox and judge each stored message."""
+        limit = self.config.settings.limits.max_message_bytes
+        small: list[tuple[object, Message, bytes]] = []
+        for key, msg, raw in items:
+            if len(raw) > limit:
+                yield (key, msg), self.finish(msg, Failed(
+                    f"message is {len(raw):,} bytes, over the {limit:,} byte limit"))
+            else:
+                small.append((key, msg, raw))
+        pairs = (((key, msg), raw) for key, msg, raw in small)
+        for (key, msg), outcome in self.sandbox.map(pairs):
+            yield (key, msg), self.finish(msg, outcome)
+
+    def finish(self, msg: Message, outcome: Outcome) -> Result:
+        """Decide the message's status and write everything in one transaction."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(Message, msg.id)
+            assert row is not None
+            if isinstance(outcome, Failed):
+                return self._close(s, row, "quarantined", outcome.reason)
+            m = outcome
+            _fill_headers(row, m)
+            if m.problems:
+                self._store_documents(s, row, m)
+                return self._close(s, row, "quarantined", "; ".join(m.problems))
+            vendor = identify_vendor(m, self.config.vendors.values())
+            if vendor is None:
+                return self._close(s, row, "ignored", "not from a configured vendor "
+                                   f"(sender {m.effective.from_address or 'unknown'})")
+            if not any(d.role in BILL_ROLES for d in m.documents):
+                return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
+                                   "(no boleto, no NFS-e)")
+            self._store_documents(s, row, m)
+            fields = find_fields(m, vendor)
+            checks = offline_checks(m, fields, self._context(s, vendor))
+            invoice = _invoice(row, m, vendor, fields, checks)
+            dup = _existing_invoice(s, invoice)
+            if dup is not None:
+                return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
+                                   f"{invoice.provider_cnpj} is already stored as invoice "
+                                   f"#{dup.id}", invoice_id=dup.id)
+            s.add(invoice)
+            s.flush()
+            boleto = _boleto_row(invoice.id, m)
+            if boleto is not None:
+                s.add(boleto)
+            for c in checks:
+                s.add(CheckRow(invoice_id=invoice.id, name=c.name, outcome=c.outcome,
+                               detail=c.detail))
+            return self._close(s, row, "invoice", None, invoice_id=invoice.id)
+
+    def _close(self, s: Session, row: Message, status: str, reason: str | None,
+               invoice_id: int | None = None) -> Result:
+        row.status, row.reason, row.processed_at = status, reason, utcnow()
+        s.add(row)
+        s.commit()
+        return Result(row.id, status, reason, invoice_id)
+
+    def _store_documents(self, s: Session, row: Message, m: ParsedMessage) -> None:
+        seen = set()
+        for d in m.documents:
+            att = d.attachment
+            if att.sha256 in seen:
+                continue
+            seen.add(att.sha256)
+            self.blobs.put(att.data)
+            s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
+                           content_type=att.content_type, kind=d.role, size=len(att.data),
+                           error=d.note))
+
+    def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
+        company = self.config.settings.company
+        seen = s.exec(select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
+                      .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok")).all()
+        return BillContext(
+            vendor=vendor,
+            company_cnpjs=tuple(company.cnpjs),
+            company_domains=tuple(d.lower() for d in company.email_domains),
+            contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
+                            for c in self.config.contracts_for(vendor.key)),
+            banks_seen=frozenset(seen),
+        )
+
+    def _invoice_id(self, msg: Message) -> int | None:
+        with Session(self.engine) as s:
+            inv = s.exec(select(Invoice).where(Invoice.message_id == msg.id)).first()
+            return inv.id if inv else None
+
+
+def _dup_reason(msg: Message) -> str:
+    return f"the same message (sha256 {msg.sha256[:12]}…) was stored before as #{msg.id}"
+
+
+def _fill_headers(row: Message, m: ParsedMessage) -> None:
+    row.message_id = m.email.message_id
+    row.from_address = m.email.from_address
+    row.subject = m.email.subject
+    row.sent_at = m.email.date if m.email.date and m.email.date.tzinfo else None
+
+
+def _existing_invoice(s: Session, inv: Invoice) -> Invoice | None:
+    if not inv.nfse_number or not inv.provider_cnpj:
+        return None
+    return s.exec(select(Invoice).where(Invoice.provider_cnpj == inv.provider_cnpj,
+                                        Invoice.nfse_number == inv.nfse_number)).first()
+
+
+def _invoice(row: Message, m: ParsedMessage, vendor: VendorProfile, fields: BodyFields,
+             checks: list[Check]) -> Invoice:
+    inv = Invoice(message_id=row.id, vendor=vendor.key, contract_number=fields.contract_number,
+                  reference_month=fields.reference_month, due_date=fields.due_date,
+                  verdict=verdict(checks))
+    xml = m.first("nfse_xml")
+    pdf = m.first("nfse_pdf")
+    if xml is not None and xml.nfse is not None:
+        n = xml.nfse
+        inv.nfse_layout = n.layout
+        inv.nfse_number = n.number
+        inv.verification_code = n.verification_code
+        inv.access_key = n.access_key
+        inv.issued_at = n.issued_at.isoformat() if n.issued_at else None
+        inv.competence = n.competence
+        inv.provider_cnpj = n.provider_cnpj
+        inv.provider_name = n.provider_name
+        inv.provider_municipal_registration = n.provider_municipal_registration
+        inv.taker_cnpj = n.taker_cnpj
+        inv.services_cents = to_cents(n.services_amount)
+        inv.deductions_cents = to_cents(n.deductions_amount)
+        inv.iss_cents = to_cents(n.iss_amount)
+        inv.iss_withheld = n.iss_withheld
+        inv.retentions_cents = to_cents(n.retentions_amount)
+        inv.net_cents = to_cents(n.net_amount)
+        inv.service_item = n.service_item
+        inv.municipality_code = n.municipality_code
+    elif pdf is not None and pdf.nfse_pdf is not None:
+        p = pdf.nfse_pdf
+        inv.nfse_layout = "pdf"
+        inv.nfse_number = p.number
+        inv.verification_code = p.verification_code
+        inv.access_key = p.access_key
+        inv.competence = p.competence
+        inv.provider_cnpj = p.provider_cnpj
+        inv.taker_cnpj = p.taker_cnpj
+        inv.services_cents = to_cents(p.services_amount)
+        inv.net_cents = to_cents(p.net_amount)
+    return inv
+
+
+def _boleto_row(invoice_id: int | None, m: ParsedMessage) -> BoletoRow | None:
+    doc = m.first("boleto_pdf")
+    if doc is None or doc.boleto is None or doc.boleto.boleto is None:
+        return None
+    b, pix = doc.boleto.boleto, doc.boleto.pix
+    return BoletoRow(
+        invoice_id=invoice_id, digitable_line=b.digitable_line, barcode=b.barcode,
+        bank_code=b.bank_code, due_date=b.due_date, amount_cents=to_cents(b.amount),
+        barcode_read=doc.boleto.barcode_read is not None,
+        pix_payload=pix.payload if pix else None, pix_crc_valid=pix.crc_valid if pix else None,
+        pix_merchant_name=pix.merchant_name if pix else None,
+        pix_merchant_city=pix.merchant_city if pix else None,
+        pix_amount_cents=to_cents(pix.amount) if pix else None,
+        pix_key=pix.key if pix else None, pix_url=pix.url if pix else None,
+        pix_txid=pix.txid if pix else None,
+    )

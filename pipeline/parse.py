@@ -1,0 +1,130 @@
+"""One message's bytes to its documents: MIME, then each attachment by its sniffed kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from parsers import (
+    Attachment,
+    BoletoDocument,
+    Email,
+    HostileInputError,
+    Nfse,
+    NfsePdf,
+    NotABoletoError,
+    ParseError,
+    parse_boleto_pdf,
+    parse_email,
+    parse_nfse_all,
+    parse_nfse_pdf,
+)
+from parsers.boleto_pdf import looks_like_boleto
+from parsers.nfse_pdf import looks_like_nfse
+from parsers.pdf import open_pdf, page_texts
+
+_CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive"}
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """An attachment and what it turned out to be: nfse_xml, nfse_pdf, boleto_pdf or other."""
+
+    attachment: Attachment
+    role: str
+    nfse: Nfse | None = None
+    nfse_pdf: NfsePdf | None = None
+    boleto: BoletoDocument | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A message read to the end: the email, the one carrying the bill, documents, problems."""
+
+    email: Email
+    effective: Email
+    forwarded: bool
+    documents: tuple[ParsedDocument, ...]
+    problems: tuple[str, ...]
+
+    def first(self, role: str) -> ParsedDocument | None:
+        """The first document with this role."""
+        return next((d for d in self.documents if d.role == role), None)
+
+
+def _carrier(email: Email) -> tuple[Email, bool]:
+    """The email that carries the bill: itself, or a forwarded original holding the documents."""
+    if any(a.kind in ("pdf", "xml") for a in email.attachments):
+        return email, False
+    for inner in email.forwarded:
+        if any(a.kind in ("pdf", "xml") for a in inner.attachments):
+            return inner, True
+    return email, False
+
+
+def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
+    with open_pdf(att.data) as doc:
+        text = "\n".join(page_texts(doc, max_pages=2))
+    if looks_like_boleto(text):
+        try:
+            return ParsedDocument(att, "boleto_pdf", boleto=parse_boleto_pdf(att.data, reference))
+        except NotABoletoError as exc:
+            return ParsedDocument(att, "other", note=str(exc))
+    if looks_like_nfse(text):
+        return ParsedDocument(att, "nfse_pdf", nfse_pdf=parse_nfse_pdf(att.data))
+    return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
+
+
+def _xml(att: Attachment) -> ParsedDocument:
+    try:
+        notes = parse_nfse_all(att.data)
+    except HostileInputError:
+        raise
+    except ParseError as exc:
+        if str(exc).startswith("no NFS-e found"):
+            return ParsedDocument(att, "other", note=str(exc))
+        raise
+    return ParsedDocument(att, "nfse_xml", nfse=notes[0])
+
+
+def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> ParsedMessage:
+    """Parse everything in a message; a bad attachment becomes a problem, never an exception."""
+    email = parse_email(raw)
+    problems = [f"broken MIME structure: {d}" for d in email.fatal_defects]
+    effective, forwarded = _carrier(email)
+    reference = effective.date.date() if effective.date else None
+    documents: list[ParsedDocument] = []
+    for att in effective.attachments:
+        if len(att.data) > max_attachment_bytes:
+            problems.append(f"{att.label}: {len(att.data):,} bytes, over the "
+                            f"{max_attachment_bytes:,} byte limit for one attachment")
+            documents.append(ParsedDocument(att, "other", note="too large"))
+            continue
+        if att.claimed in ("pdf", "xml") and att.kind != att.claimed:
+            problems.append(f"{att.label}: named as {_CLAIM_WORDS[att.claimed]} but its content "
+                            f"is {_CLAIM_WORDS.get(att.kind, att.kind)}")
+            documents.append(ParsedDocument(att, "other", note="content does not match its name"))
+            continue
+        bad = [d for d in att.defects if d.split(":", 1)[0].startswith("InvalidBase64")]
+        if bad and att.kind in ("pdf", "xml"):
+            problems.append(f"{att.label}: damaged transfer encoding ({bad[0]})")
+            documents.append(ParsedDocument(att, "other", note="damaged encoding"))
+            continue
+        try:
+            if att.kind == "pdf":
+                documents.append(_pdf(att, reference))
+            elif att.kind == "xml":
+                documents.append(_xml(att))
+            else:
+                documents.append(ParsedDocument(att, "other"))
+        except ParseError as exc:
+            problems.append(f"{att.label}: {exc}")
+            documents.append(ParsedDocument(att, "other", note=str(exc)))
+        except MemoryError:
+            problems.append(f"{att.label}: ran out of memory while reading it")
+            documents.append(ParsedDocument(att, "other", note="out of memory"))
+        except Exception as exc:  # a parser bug or library crash must not lose the message
+            problems.append(f"{att.label}: could not be read ({type(exc).__name__}: {exc})")
+            documents.append(ParsedDocument(att, "other", note=str(exc)))
+    return ParsedMessage(email, effective, forwarded, tuple(documents), tuple(problems))

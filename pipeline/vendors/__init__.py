@@ -1,0 +1,1 @@
+"""Built-in vendor profiles, one TOML file each."""

@@ -1,0 +1,1 @@
+"""When things run: the daemon's schedule (the pipeline decides what runs)."""

@@ -1,0 +1,11 @@
+"""The store: tables, engine and sessions, blobs, migrations. Knows nothing of email or boletos."""
+
+from .blobs import BlobStore
+from .db import make_engine, migrate, open_store, session
+from .models import BoletoRow, CheckRow, Document, Invoice, Message
+from .types import from_cents, to_cents, utcnow
+
+__all__ = [
+    "BlobStore", "BoletoRow", "CheckRow", "Document", "Invoice", "Message", "from_cents",
+    "make_engine", "migrate", "open_store", "session", "to_cents", "utcnow",
+]
