@@ -7,7 +7,7 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -48,7 +48,9 @@ class Sandbox:
     """Parses messages in worker processes; a hang or crash costs one message, not the run."""
 
     def __init__(self, workers: int = 0, seconds: float = 20.0, memory_mb: int = 1024,
-                 max_attachment_bytes: int = 20 * 1024 * 1024) -> None:
+                 max_attachment_bytes: int = 20 * 1024 * 1024,
+                 work: Callable[[bytes, int], Outcome] | None = None) -> None:
+        self.work = work or _work
         self.workers = workers or os.cpu_count() or 1
         self.seconds = seconds
         self.memory_mb = memory_mb
@@ -86,7 +88,7 @@ class Sandbox:
         self.close()
 
     def _submit(self, raw: bytes) -> Future[Outcome]:
-        return self._executor().submit(_work, raw, self.max_attachment_bytes)
+        return self._executor().submit(self.work, raw, self.max_attachment_bytes)
 
     def map(self, items: Iterable[tuple[object, bytes]]) -> Iterator[tuple[object, Outcome]]:
         """Parse (key, raw) pairs, yielding (key, outcome) in input order."""
@@ -116,6 +118,8 @@ class Sandbox:
             self._kill()
             self._resubmit(inflight)
             return Failed(f"parsing took longer than the {self.seconds:g} s limit")
+        except MemoryError:
+            return Failed("ran out of memory while parsing (per-message limit)")
         except BrokenProcessPool:
             self._kill()
             # Which message broke the pool is unknown: retry this one alone to find out.

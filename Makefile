@@ -1,0 +1,44 @@
+# The two set-up commands: `make demo` (the main job on embedded defaults) and `make test`.
+# Each installs what it needs on a fresh Debian machine: Debian packages, then .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_RUN := libzbar0
+DEB_TEST := $(DEB_RUN)
+
+.PHONY: demo test test-fast bench lint fixtures deps-run deps-test clean
+
+demo: deps-run $(STAMP)
+	$(BIN)/confere demo
+
+test: deps-test $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: deps-test $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: deps-test $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+fixtures: $(STAMP)
+	$(BIN)/python -m fixtures.generate
+
+deps-run:
+	@sh .ci/debian-deps.sh $(DEB_RUN)
+
+deps-test:
+	@sh .ci/debian-deps.sh $(DEB_TEST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .confere-demo build *.egg-info

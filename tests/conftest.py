@@ -1,0 +1,68 @@
+"""Shared test helpers: the fixture manifest, the demo configuration, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def manifest() -> list[dict]:
+    """The generator's own record of every sample email and what it should come out as."""
+    return json.loads((FIXTURES / "manifest.json").read_text("utf-8"))
+
+
+def cases(kind: str | None = None) -> list[dict]:
+    """Manifest entries of one kind (genuine, tampered, hostile, ignored, duplicate)."""
+    return [c for c in manifest() if kind is None or c["kind"] == kind]
+
+
+DEMO_CONFIG = """
+[database]
+url = "{db}"
+[storage]
+blobs = "{blobs}"
+[company]
+name = "Contabilidade Exemplo Ltda"
+cnpjs = ["12345678000195"]
+email_domains = ["example.com.br"]
+[vendors.serpro]
+banks = ["001"]
+[[contracts]]
+vendor = "serpro"
+number = "261074"
+[limits]
+parse_seconds = 30
+"""
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path) -> Path:
+    """A config like the demo's, on a fresh SQLite store in tmp_path."""
+    path = tmp_path / "confere.toml"
+    path.write_text(DEMO_CONFIG.format(db=f"sqlite:///{tmp_path / 'confere.db'}",
+                                       blobs=tmp_path / "blobs"), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `confere` command line in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import run; run()", *args],
+                          capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"confere {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def json_lines(text: str) -> list[dict]:
+    """Parse one JSON object per line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
