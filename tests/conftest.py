@@ -66,3 +66,12 @@ def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subproce
 def json_lines(text: str) -> list[dict]:
     """Parse one JSON object per line."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """One real PostgreSQL cluster for the whole test session."""
+    from pgcluster import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url

@@ -1,0 +1,95 @@
+"""The store on SQLite and on a real PostgreSQL cluster: migrations, uniqueness, money, time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from storage import BlobStore, Invoice, Message, from_cents, open_store, to_cents
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        yield open_store(f"sqlite:///{tmp_path / 'x.db'}")
+        return
+    url = request.getfixturevalue("postgres_url")
+    eng = open_store(url)
+    yield eng
+    with eng.begin() as conn:
+        for table in ("checks", "boletos", "invoices", "documents", "messages"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+def test_migrations_create_every_table_and_are_idempotent(engine):
+    open_store(engine.url.render_as_string(hide_password=False))  # a second run is a no-op
+    names = set(inspect(engine).get_table_names())
+    assert {"messages", "documents", "invoices", "boletos", "checks", "alembic_version"} <= names
+
+
+def test_a_message_is_unique_by_sha256_and_by_imap_position(engine):
+    with Session(engine) as s:
+        s.add(Message(sha256="a" * 64, size=1, source="imap", mailbox="m", folder="INBOX",
+                      uidvalidity=4_000_000_000, uid=7))
+        s.commit()
+        s.add(Message(sha256="a" * 64, size=1, source="file"))
+        with pytest.raises(IntegrityError):
+            s.commit()
+        s.rollback()
+        s.add(Message(sha256="b" * 64, size=1, source="imap", mailbox="m", folder="INBOX",
+                      uidvalidity=4_000_000_000, uid=7))
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_an_invoice_is_unique_by_provider_and_number(engine):
+    with Session(engine) as s:
+        m1, m2 = Message(sha256="c" * 64, size=1, source="file"), Message(
+            sha256="d" * 64, size=1, source="file")
+        s.add_all([m1, m2])
+        s.flush()
+        s.add(Invoice(message_id=m1.id, vendor="serpro", provider_cnpj="33683111000107",
+                      nfse_number="10", verdict="ok"))
+        s.commit()
+        s.add(Invoice(message_id=m2.id, vendor="serpro", provider_cnpj="33683111000107",
+                      nfse_number="10", verdict="ok"))
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_timestamps_come_back_utc_aware(engine):
+    brt = timezone(timedelta(hours=-3))
+    sent = datetime(2026, 11, 3, 9, 15, tzinfo=brt)
+    with Session(engine) as s:
+        s.add(Message(sha256="e" * 64, size=1, source="file", sent_at=sent))
+        s.commit()
+    with Session(engine) as s:
+        got = s.exec(select(Message).where(Message.sha256 == "e" * 64)).one().sent_at
+    assert got == sent and got.tzinfo is not None and got.utcoffset() == timedelta(0)
+    assert got.astimezone(UTC).hour == 12
+
+
+def test_money_round_trips_as_integer_centavos():
+    for text in ("0.00", "0.01", "1234.56", "99999999.99"):
+        assert from_cents(to_cents(Decimal(text))) == Decimal(text)
+    assert isinstance(to_cents(Decimal("1.10")), int)
+
+
+def test_blob_store_is_content_addressed_and_idempotent(tmp_path):
+    store = BlobStore(tmp_path)
+    digest = store.put(b"raw email bytes")
+    assert store.put(b"raw email bytes") == digest
+    assert store.get(digest) == b"raw email bytes"
+    assert store.path(digest).parent.parent.name == digest[:2]
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    eng = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    with eng.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert create_engine  # the module is imported for PostgreSQL URLs too
