@@ -47,6 +47,11 @@ class App:
                        max_attachment_bytes=lim.max_attachment_bytes)
 
 
+def out_console() -> Console:
+    """A console for stdout: on a pipe, wide enough that tables are not cut (and no colour)."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()
@@ -114,7 +119,7 @@ def ingest(config_path: str | None, paths: tuple[str, ...], as_json: bool) -> No
     files = _eml_files(paths)
     rows = _run_ingest(app, files, as_json)
     if not as_json:
-        ingest_table(Console(), rows)
+        ingest_table(out_console(), rows)
 
 
 @main.command()
@@ -131,7 +136,7 @@ def invoices(config_path: str | None, as_json: bool) -> None:
         for inv_id, obj in items:
             _emit({"id": inv_id, **obj})
     else:
-        invoices_table(Console(), items)
+        invoices_table(out_console(), items)
 
 
 @main.command()
@@ -149,7 +154,7 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
     if as_json:
         _emit({"id": invoice_id, **obj})
         return
-    console = Console()
+    console = out_console()
     console.print_json(json.dumps({k: v for k, v in obj.items() if k != "checks"}))
     for c in obj["checks"]:
         console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False)
@@ -180,7 +185,7 @@ def demo(mailbox: str | None, workdir: str) -> None:
     app = App(None)
     app._config = config_mod.from_dict(settings, work.resolve(), "<demo>")
     files = _eml_files((str(box),))
-    console = Console()
+    console = out_console()
     console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db")
     rows = _run_ingest(app, files, as_json=False)
     ingest_table(console, rows)
