@@ -143,7 +143,8 @@ def parse(code: str, reference: date | None = None) -> Boleto:
     """Read a 47-digit line or a 44-digit barcode; raise for anything else."""
     d = digits(code)
     if is_arrecadacao(d):
-        raise NotABoletoError("this is an arrecadacao slip (starts with 8), not a boleto de cobranca")
+        raise NotABoletoError(
+            "this is an arrecadacao slip (starts with 8), not a boleto de cobranca")
     if len(d) == 47:
         line: str | None = d
         barcode = barcode_from_line(d)

@@ -137,7 +137,8 @@ def _abrasf(comp: etree._Element) -> Nfse:
         access_key=None,
         issued_at=_datetime(text(inf, "DataEmissao")),
         competence=_date(text(d, "Competencia")),
-        provider_cnpj=_cnpj(d, "Prestador/CpfCnpj") or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador/CpfCnpj"),
+        provider_cnpj=_cnpj(d, "Prestador/CpfCnpj")
+        or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador/CpfCnpj"),
         provider_name=text(inf, "PrestadorServico/RazaoSocial"),
         provider_municipal_registration=text(d, "Prestador/InscricaoMunicipal"),
         taker_cnpj=_cnpj(d, "TomadorServico/IdentificacaoTomador/CpfCnpj")
@@ -151,7 +152,8 @@ def _abrasf(comp: etree._Element) -> Nfse:
         net_amount=net,
         description=text(d, "Servico/Discriminacao"),
         service_item=text(d, "Servico/ItemListaServico"),
-        municipality_code=text(d, "Servico/MunicipioIncidencia") or text(d, "Servico/CodigoMunicipio"),
+        municipality_code=text(d, "Servico/MunicipioIncidencia")
+        or text(d, "Servico/CodigoMunicipio"),
         signature_count=len(descendants(comp, "Signature")),
     )
 

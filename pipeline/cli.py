@@ -38,12 +38,13 @@ class App:
             self._config = config_mod.load(self.config_path)
         return self._config
 
-    def engine(self):  # noqa: ANN201
+    def engine(self):
         return open_store(self.config.database_url)
 
     def sandbox(self) -> Sandbox:
         lim = self.config.settings.limits
-        return Sandbox(workers=lim.workers, seconds=lim.parse_seconds, memory_mb=lim.parse_memory_mb,
+        return Sandbox(workers=lim.workers, seconds=lim.parse_seconds,
+                       memory_mb=lim.parse_memory_mb,
                        max_attachment_bytes=lim.max_attachment_bytes)
 
 
@@ -61,7 +62,7 @@ def _eml_files(paths: tuple[str, ...]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".eml"))
+            out.extend(sorted(f for f in p.rglob("*.eml") if f.is_file()))
         elif p.is_file():
             out.append(p)
         else:
@@ -69,8 +70,9 @@ def _eml_files(paths: tuple[str, ...]) -> list[Path]:
     return out
 
 
-config_option = click.option("--config", "config_path", metavar="FILE", envvar="CONFERE_CONFIG",
-                             help="Configuration file (default: $CONFERE_CONFIG or ./confere.toml).")
+config_option = click.option("--config", "config_path", metavar="FILE",
+                             envvar="CONFERE_CONFIG",
+                             help="Configuration file (default: $CONFERE_CONFIG, ./confere.toml).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -206,3 +208,7 @@ def run() -> None:
 
 
 __all__ = ["main", "problems", "run"]
+
+
+# Subcommand groups of later stages register themselves on `main` when imported.
+from . import cli_costs, cli_mail, cli_verify  # noqa: E402, F401

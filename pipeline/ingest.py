@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from parsers import BodyFields, extract_body_fields
-from storage import BlobStore, BoletoRow, CheckRow, Document, Invoice, Message, to_cents, utcnow
+from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
 
 from .checks import Check, verdict
 from .config import Config
 from .parse import ParsedMessage
 from .profiles import VendorProfile
 from .sandbox import Failed, Outcome, Sandbox
+from .verdicts import record_checks
 from .verify import BillContext, offline_checks
 
 BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
@@ -106,6 +107,15 @@ class Ingestor:
             fresh.append((path, msg, raw))
         yield from ((p, r) for (p, _m), r in self.process_many((p, m, raw) for p, m, raw in fresh))
 
+    def process_pending(self, limit: int | None = None) -> Iterator[Result]:
+        """Finish messages stored but not yet processed (a crash, or a fetch-only pass)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            query = select(Message).where(Message.status == "pending").order_by(Message.id)
+            rows = s.exec(query.limit(limit) if limit else query).all()
+        items = ((row.id, row, self.blobs.get(row.sha256)) for row in rows)
+        for _key, result in self.process_many(items):
+            yield result
+
     def process_many(self, items: Iterable[tuple[object, Message, bytes]]
                      ) -> Iterator[tuple[tuple[object, Message], Result]]:
         """Parse in the sandbox and judge each stored message."""
@@ -154,9 +164,7 @@ class Ingestor:
             boleto = _boleto_row(invoice.id, m)
             if boleto is not None:
                 s.add(boleto)
-            for c in checks:
-                s.add(CheckRow(invoice_id=invoice.id, name=c.name, outcome=c.outcome,
-                               detail=c.detail))
+            record_checks(s, invoice, checks)
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,

@@ -23,7 +23,20 @@ from parsers.boleto_pdf import looks_like_boleto
 from parsers.nfse_pdf import looks_like_nfse
 from parsers.pdf import open_pdf, page_texts
 
-_CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive"}
+_CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive",
+                "html": "HTML", "text": "plain text", "other": "unrecognised binary data"}
+_DEFECT_WORDS = {
+    "StartBoundaryNotFoundDefect": "the multipart boundary it declares never appears",
+    "MultipartInvariantViolationDefect": "a multipart message with no parts",
+    "InvalidBase64PaddingDefect": "damaged base64 (bad padding)",
+    "InvalidBase64CharactersDefect": "damaged base64 (invalid characters)",
+    "InvalidBase64LengthDefect": "damaged base64 (truncated)",
+}
+
+
+def _defect_words(defects: tuple[str, ...]) -> list[str]:
+    names = dict.fromkeys(d.split(":", 1)[0] for d in defects)
+    return [_DEFECT_WORDS.get(n, n) for n in names]
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,9 @@ def _xml(att: Attachment) -> ParsedDocument:
 def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> ParsedMessage:
     """Parse everything in a message; a bad attachment becomes a problem, never an exception."""
     email = parse_email(raw)
-    problems = [f"broken MIME structure: {d}" for d in email.fatal_defects]
+    problems = []
+    if email.fatal_defects:
+        problems.append("broken MIME structure: " + "; ".join(_defect_words(email.fatal_defects)))
     effective, forwarded = _carrier(email)
     reference = effective.date.date() if effective.date else None
     documents: list[ParsedDocument] = []

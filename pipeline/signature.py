@@ -73,7 +73,8 @@ def _cert_of(sig: etree._Element) -> x509.Certificate | None:
     found = sig.find(f".//{{{DS}}}X509Certificate")
     if found is None or not (found.text or "").strip():
         return None
-    pem = "-----BEGIN CERTIFICATE-----\n" + "".join(found.text.split()) + "\n-----END CERTIFICATE-----\n"
+    body = "".join(found.text.split())
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
     try:
         return x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
@@ -84,18 +85,21 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     ref = sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     uri = ref.get("URI", "") if ref is not None else ""
     cert = _cert_of(sig)
-    who = dict(signer_cn=_cn(cert) if cert else None, signer_cnpj=signer_cnpj(cert) if cert else None,
-               not_before=cert.not_valid_before_utc.date().isoformat() if cert else None,
-               not_after=cert.not_valid_after_utc.date().isoformat() if cert else None)
+    who = {
+        "signer_cn": _cn(cert) if cert else None,
+        "signer_cnpj": signer_cnpj(cert) if cert else None,
+        "not_before": cert.not_valid_before_utc.date().isoformat() if cert else None,
+        "not_after": cert.not_valid_after_utc.date().isoformat() if cert else None,
+    }
     if cert is None:
         return SignatureResult(uri, False, "no X509 certificate in KeyInfo", **who)
     parent = sig.getparent()
     last_error = "signature does not hold"
     for how, strip in (("as stored", False), ("after removing whitespace-only text", True)):
         root = copy.deepcopy(parent)  # a copy: canonicalising in place can add xmlns=""
+        mine = sig.findtext(f".//{{{DS}}}SignatureValue")
         for other in [s for s in root if local(s.tag) == "Signature"]:
-            if other.find(f".//{{{DS}}}SignatureValue") is not None and \
-                    other.findtext(f".//{{{DS}}}SignatureValue") != sig.findtext(f".//{{{DS}}}SignatureValue"):
+            if other.findtext(f".//{{{DS}}}SignatureValue") != mine:
                 root.remove(other)
         if strip:
             _strip_whitespace(root)

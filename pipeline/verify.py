@@ -118,13 +118,15 @@ def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
         return Check(name, "unknown", "the NFS-e XML is not signed")
     bad = [r for r in results if not r.valid]
     if bad:
-        return Check(name, "fail", "; ".join(f"signature over {r.reference or 'the document'} "
-                                             f"does not hold: {r.how}" for r in bad))
+        return Check(name, "fail", "; ".join(
+            f"signature over {r.reference or 'the document'} does not hold: {r.how}" for r in bad))
     provider = doc.nfse.provider_cnpj if doc.nfse else None
     signers = [r for r in results if r.signer_cnpj]
-    if provider and not any(cnpj_rules.same_company(r.signer_cnpj or "", provider) for r in signers):
+    if provider and not any(cnpj_rules.same_company(r.signer_cnpj or "", provider)
+                            for r in signers):
         names = ", ".join(r.signer_cn or "?" for r in results)
-        return Check(name, "fail", f"signatures hold but none is the provider's (signed by {names})")
+        return Check(name, "fail",
+                     f"signatures hold but none is the provider's (signed by {names})")
     held = "; ".join(f"{r.reference} by {r.signer_cn} ({r.how})" for r in results)
     return Check(name, "pass", f"{len(results)} signature(s) hold: {held}")
 
@@ -192,7 +194,8 @@ def bank_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
         return Check(name, "fail", f"bank {bank} is not one of {ctx.vendor.name}'s banks "
                      f"({', '.join(ctx.vendor.banks)})")
     if bank in ctx.banks_seen:
-        return Check(name, "pass", f"bank {bank} was seen on {ctx.vendor.name}'s authenticated bills")
+        return Check(name, "pass",
+                     f"bank {bank} was seen on {ctx.vendor.name}'s authenticated bills")
     return Check(name, "unknown", f"bank {bank} was never seen for {ctx.vendor.name} and no banks "
                  f"are configured: confirm it, then add it to vendors.{ctx.vendor.key}.banks")
 

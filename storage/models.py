@@ -33,7 +33,9 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     status: str = Field(default="pending", max_length=16, index=True)
     reason: str | None = Field(default=None, sa_column=Column(Text))
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    received_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False))
     processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
@@ -85,7 +87,9 @@ class Invoice(SQLModel, table=True):
     municipality_code: str | None = Field(default=None, max_length=16)
     verdict: str = Field(max_length=8, index=True)
     paid_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class BoletoRow(SQLModel, table=True):
@@ -122,4 +126,6 @@ class CheckRow(SQLModel, table=True):
     name: str = Field(max_length=64)
     outcome: str = Field(max_length=8)
     detail: str = Field(sa_column=Column(Text, nullable=False))
-    checked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    checked_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(UTCDateTime(), nullable=False))

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from pipeline import config
 from pipeline.errors import ConfigError
 

@@ -10,7 +10,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, manifest, run_cli
 
 INVOICE_KEYS = {"vendor", "contract_number", "reference_month", "due_date", "nfse", "boleto",
@@ -151,7 +150,8 @@ def test_quarantined_raw_bytes_are_kept(ingested):
     blobs = cfg.parent / "blobs"
     for c in cases("hostile"):
         sha = lines[c["case"]]["message"]["sha256"]
-        assert (blobs / sha[:2] / sha[2:4] / sha).read_bytes() == (FIXTURES / c["file"]).read_bytes()
+        kept = (blobs / sha[:2] / sha[2:4] / sha).read_bytes()
+        assert kept == (FIXTURES / c["file"]).read_bytes()
 
 
 @pytest.mark.slow

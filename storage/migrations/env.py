@@ -4,7 +4,10 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
+import storage.mailbox_models
+import storage.models
+import storage.usage_models
+import storage.verification_models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

@@ -1,0 +1,36 @@
+"""Recording checks on a stored bill and keeping its verdict in step with all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, select
+
+from storage import CheckRow, Invoice, utcnow
+
+from .checks import Check, verdict
+
+
+def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check]) -> str:
+    """Insert or replace checks by name on an invoice, then recompute and set its verdict.
+
+    Every stage that judges a bill (offline checks, issuer look-ups, reconciliation) calls
+    this, so the verdict always follows the rules in pipeline.checks over all stored checks.
+    The caller commits.
+    """
+    assert invoice.id is not None, "flush the invoice before recording checks"
+    existing = {c.name: c for c in session.exec(
+        select(CheckRow).where(CheckRow.invoice_id == invoice.id)).all()}
+    for check in checks:
+        row = existing.get(check.name)
+        if row is None:
+            row = CheckRow(invoice_id=invoice.id, name=check.name, outcome=check.outcome,
+                           detail=check.detail)
+            existing[check.name] = row
+        else:
+            row.outcome, row.detail, row.checked_at = check.outcome, check.detail, utcnow()
+        session.add(row)
+    invoice.verdict = verdict(Check(r.name, r.outcome, r.detail)  # type: ignore[arg-type]
+                              for r in existing.values())
+    session.add(invoice)
+    return invoice.verdict
