@@ -165,6 +165,8 @@ class Ingestor:
             if boleto is not None:
                 s.add(boleto)
             record_checks(s, invoice, checks)
+            # Later stages judge the new bill here, each through record_checks, one line each:
+            # issuer look-ups (authenticity.*), then reconciliation (reconcile.*).
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,

@@ -1,0 +1,1 @@
+"""Built-in price tables, one TOML file each (versioned, with a validity start)."""
