@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from PIL import Image
+
 from . import boleto as boleto_math
 from . import pix as pix_codes
 from .barcodes import read_itf, read_qr
@@ -49,21 +51,29 @@ def looks_like_boleto(text: str) -> bool:
     return bool(_LINE.search(text) or _ARRECADACAO.search(text))
 
 
-def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocument:
-    """Read a boleto PDF; reference (the email's date) resolves the due-date factor."""
+def parse_boleto_pdf(data: bytes, reference: date | None = None,
+                     texts: list[str] | None = None) -> BoletoDocument:
+    """Read a boleto PDF; reference (the email's date) resolves the due-date factor.
+
+    texts, the pages' text when the caller already has it, saves reading it twice.
+    """
     with open_pdf(data) as doc:
-        texts = page_texts(doc)
+        texts = texts if texts is not None else page_texts(doc)
         page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
         text = texts[page_index] if texts else ""
         line = find_line(text)
-        image = render_gray(doc, page_index, BARCODE_DPI)
-        reads = _itf_reads(image)
-        valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
-        qr_source = "image"
-        payloads = [p for img in embedded_images(doc, page_index) for p in read_qr(img)]
+        page = doc[page_index]
+        try:
+            image = render_gray(page, BARCODE_DPI)
+            reads = _itf_reads(image)
+            qr_source = "image"
+            payloads = [p for img in embedded_images(page) for p in read_qr(img)]
+        finally:
+            page.close()
         if not payloads:
             qr_source = "render"
-            payloads = read_qr(image)
+            payloads = _qr_reads(image)
+        valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
     barcode = valid[0] if valid else None
     parsed = None
     if line:
@@ -93,11 +103,28 @@ def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocume
     )
 
 
-def _itf_reads(image) -> list[str]:
-    """ITF reads, trying the lower part of the page (where the ficha's barcode sits) first."""
+def _squash(image: Image.Image, factor: int) -> Image.Image:
+    """Fewer rows, same columns: bars are vertical, so ITF survives and zbar scans less."""
+    return image.resize((image.width, max(1, image.height // factor)), Image.Resampling.BOX)
+
+
+def _itf_reads(image: Image.Image) -> list[str]:
+    """ITF reads: the lower half (the ficha's barcode) squashed first, then the whole page."""
     width, height = image.size
-    lower = image.crop((0, height // 2, width, height))
-    reads = read_itf(lower)
-    if not any(boleto_math.is_valid_barcode(r) for r in reads):
-        reads += read_itf(image.crop((0, 0, width, height // 2 + 40)))
+    attempts = (
+        lambda: _squash(image.crop((0, height // 2, width, height)), 4),
+        lambda: _squash(image, 4),
+        lambda: image,
+    )
+    reads: list[str] = []
+    for attempt in attempts:
+        reads += read_itf(attempt())
+        if any(boleto_math.is_valid_barcode(r) for r in reads):
+            break
     return reads
+
+
+def _qr_reads(image: Image.Image) -> list[str]:
+    """QR reads at half resolution first (QR modules are large), then at full resolution."""
+    half = image.resize((image.width // 2, image.height // 2), Image.Resampling.BOX)
+    return read_qr(half) or read_qr(image)

@@ -73,10 +73,12 @@ def _party_cnpj(folded: str, heading: str) -> str | None:
     return normalize(m.group(1)) if m else None
 
 
-def parse_nfse_pdf(data: bytes) -> NfsePdf:
-    """Read the labelled fields of an NFS-e PDF from its text layer."""
-    with open_pdf(data) as doc:
-        text = "\n".join(page_texts(doc, max_pages=2))
+def parse_nfse_pdf(data: bytes, texts: list[str] | None = None) -> NfsePdf:
+    """Read the labelled fields of an NFS-e PDF from its text layer (or the texts given)."""
+    if texts is None:
+        with open_pdf(data) as doc:
+            texts = page_texts(doc, max_pages=2)
+    text = "\n".join(texts)
     folded = fold(text)
     if not looks_like_nfse(text):
         raise ParseError("PDF does not look like an NFS-e (no 'NFS-e' or 'Nota Fiscal de Serviço')")

@@ -48,28 +48,25 @@ def page_texts(doc: pdfium.PdfDocument, max_pages: int = MAX_PAGES_READ) -> list
     return out
 
 
-def render_gray(doc: pdfium.PdfDocument, index: int, dpi: int = 150) -> Image.Image:
-    """One page rendered in grayscale at the given resolution."""
-    page = doc[index]
-    try:
-        bitmap = page.render(scale=dpi / 72, grayscale=True)
-        return bitmap.to_pil()
-    finally:
-        page.close()
+def render_gray(page: pdfium.PdfPage, dpi: int = 150) -> Image.Image:
+    """A page rendered in grayscale at the given resolution."""
+    return page.render(scale=dpi / 72, grayscale=True).to_pil()
 
 
-def embedded_images(doc: pdfium.PdfDocument, index: int, limit: int = 8) -> list[Image.Image]:
+def embedded_images(page: pdfium.PdfPage, limit: int = 8) -> list[Image.Image]:
     """Raster images placed on a page (a QR placed as an image is read here, no render needed)."""
-    page = doc[index]
     images: list[Image.Image] = []
-    try:
-        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
-            if len(images) >= limit:
-                break
-            try:
-                images.append(obj.get_bitmap(render=False).to_pil())
-            except (pdfium.PdfiumError, ValueError, OSError):
-                continue
-    finally:
-        page.close()
+    raw = page.raw
+    # The raw API: a vector QR is thousands of path objects, too many to wrap one by one.
+    for i in range(pdfium_c.FPDFPage_CountObjects(raw)):
+        obj = pdfium_c.FPDFPage_GetObject(raw, i)
+        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            continue
+        try:
+            image = pdfium.PdfImage(obj, page=page, pdf=page.pdf, level=0)
+            images.append(image.get_bitmap(render=False).to_pil())
+        except (pdfium.PdfiumError, ValueError, OSError, TypeError):
+            continue
+        if len(images) >= limit:
+            break
     return images

@@ -78,14 +78,16 @@ def _carrier(email: Email) -> tuple[Email, bool]:
 
 def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
     with open_pdf(att.data) as doc:
-        text = "\n".join(page_texts(doc, max_pages=2))
+        texts = page_texts(doc)
+    text = "\n".join(texts)
     if looks_like_boleto(text):
         try:
-            return ParsedDocument(att, "boleto_pdf", boleto=parse_boleto_pdf(att.data, reference))
+            boleto = parse_boleto_pdf(att.data, reference, texts=texts)
         except NotABoletoError as exc:
             return ParsedDocument(att, "other", note=str(exc))
+        return ParsedDocument(att, "boleto_pdf", boleto=boleto)
     if looks_like_nfse(text):
-        return ParsedDocument(att, "nfse_pdf", nfse_pdf=parse_nfse_pdf(att.data))
+        return ParsedDocument(att, "nfse_pdf", nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
     return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
 
 

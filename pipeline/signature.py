@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cryptography import x509
 from lxml import etree
@@ -16,12 +18,16 @@ from parsers.xmlsafe import local, parse_xml
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 ICP_BRASIL_CNPJ_OID = x509.ObjectIdentifier("2.16.76.1.3.3")
-# NFS-e issuers still sign with RSA-SHA1: allow it explicitly, as xmlsec1 does.
+# NFS-e issuers still sign with RSA-SHA1: allow it explicitly, as xmlsec1 does; nothing else
+# (no HMAC, no DSA/ECDSA) is accepted. Inclusive and exclusive c14n are signxml's defaults.
 _CONFIG = SignatureConfiguration(
     location="./",
-    signature_methods=frozenset(SignatureMethod),
-    digest_algorithms=frozenset(DigestAlgorithm),
+    signature_methods=frozenset({SignatureMethod.RSA_SHA1, SignatureMethod.RSA_SHA256}),
+    digest_algorithms=frozenset({DigestAlgorithm.SHA1, DigestAlgorithm.SHA256}),
 )
+# Where a signed element says when it was signed, most specific first (national, ABRASF).
+_SIGNING_TIME_TAGS = ("dhProc", "dhEmi", "DataEmissao")
+_BRASILIA = "-03:00"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,18 @@ class SignatureResult:
     signer_cnpj: str | None
     not_before: str | None
     not_after: str | None
+    signed_at: str | None = None  # when the signed element says it was signed (ISO 8601)
+    valid_then: bool | None = None  # signer certificate valid at signed_at (None: no time)
+
+    def describe(self) -> str:
+        """One line for people: what, by whom (CNPJ), how it held, and the certificate's term."""
+        who = self.signer_cn or "unknown signer"
+        if self.signer_cnpj:
+            who += f", CNPJ {self.signer_cnpj}"
+        term = f"certificate valid {self.not_before} to {self.not_after}"
+        if self.signed_at and self.valid_then is not None:
+            term += f", {'valid' if self.valid_then else 'NOT valid'} when signed {self.signed_at}"
+        return f"{self.reference or 'the document'} by {who} ({self.how}; {term})"
 
 
 def signer_cnpj(cert: x509.Certificate) -> str | None:
@@ -81,16 +99,54 @@ def _cert_of(sig: etree._Element) -> x509.Certificate | None:
         return None
 
 
+def _parse_time(text: str | None) -> datetime | None:
+    """An NFS-e timestamp; without a zone it is Brasilia's (UTC-3), a bare date is midnight."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if "T" not in value:
+        value += "T00:00:00"
+    if not re.search(r"(Z|[+-]\d\d:?\d\d)$", value):
+        value += _BRASILIA
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def signing_time(sig: etree._Element) -> datetime | None:
+    """When the element a signature covers says it was signed, else the document's issue time."""
+    ref = sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    uri = (ref.get("URI", "") if ref is not None else "").lstrip("#")
+    root = sig.getroottree().getroot()
+    scopes = [el for el in root.iter() if isinstance(el.tag, str) and uri and el.get("Id") == uri]
+    scopes.append(root)
+    for scope in scopes:
+        for tag in _SIGNING_TIME_TAGS:
+            for el in scope.iter():
+                if isinstance(el.tag, str) and local(el.tag) == tag:
+                    found = _parse_time(el.text)
+                    if found is not None:
+                        return found
+    return None
+
+
 def _verify_one(sig: etree._Element) -> SignatureResult:
     ref = sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     uri = ref.get("URI", "") if ref is not None else ""
     cert = _cert_of(sig)
+    when = signing_time(sig)
     who = {
         "signer_cn": _cn(cert) if cert else None,
         "signer_cnpj": signer_cnpj(cert) if cert else None,
         "not_before": cert.not_valid_before_utc.date().isoformat() if cert else None,
         "not_after": cert.not_valid_after_utc.date().isoformat() if cert else None,
+        "signed_at": when.isoformat() if when else None,
+        "valid_then": (cert.not_valid_before_utc <= when <= cert.not_valid_after_utc)
+        if cert and when else None,
     }
+    # Certificates expire: judge validity when the note was signed, not today.
+    config = dataclasses.replace(_CONFIG, verification_time=when) if when else _CONFIG
     if cert is None:
         return SignatureResult(uri, False, "no X509 certificate in KeyInfo", **who)
     parent = sig.getparent()
@@ -108,7 +164,7 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
             # signxml 5.2 adds a stray xmlns="" under a default namespace (DOMAIN.md 4, trap 2).
             verifier.excise_empty_xmlns_declarations = True
             verifier.verify(etree.tostring(root, encoding="utf-8"), x509_cert=cert,
-                            expect_config=_CONFIG)
+                            expect_config=config)
             return SignatureResult(uri, True, how, **who)
         except (InvalidSignature, InvalidInput) as exc:
             last_error = str(exc) or type(exc).__name__

@@ -1,0 +1,137 @@
+"""Golden tests: each sample document through its parser, against the generator's own facts."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from conftest import FIXTURES, cases
+from parsers import (
+    HostileInputError,
+    ParseError,
+    parse_boleto_pdf,
+    parse_email,
+    parse_nfse,
+    parse_nfse_pdf,
+)
+from parsers.boleto_pdf import find_line
+from parsers.errors import NotABoletoError
+
+GENUINE = {c["case"]: c for c in cases("genuine")}
+
+
+def _doc(case: str, kind: str) -> bytes:
+    return (FIXTURES / "documents" / f"{case}.{kind}").read_bytes()
+
+
+@pytest.mark.parametrize("case", sorted(GENUINE))
+def test_nfse_xml(case):
+    facts = GENUINE[case]["facts"]["nfse"]
+    n = parse_nfse(_doc(case, "nfse.xml"))
+    assert n.layout == facts["layout"]
+    assert (n.number, n.verification_code, n.access_key) == (
+        facts["number"], facts["verification_code"], facts["access_key"])
+    assert n.competence == date.fromisoformat(facts["competence"])
+    assert (n.provider_cnpj, n.taker_cnpj) == (facts["provider_cnpj"], facts["taker_cnpj"])
+    for key in ("services_amount", "deductions_amount", "iss_amount", "retentions_amount",
+                "net_amount"):
+        assert getattr(n, key) == Decimal(facts[key]), key
+    assert n.iss_withheld is facts["iss_withheld"]
+    assert (n.service_item, n.municipality_code) == (facts["service_item"],
+                                                      facts["municipality_code"])
+    assert n.description == facts["description"]
+    assert n.signature_count >= 1
+
+
+@pytest.mark.parametrize("case", sorted(GENUINE))
+def test_nfse_pdf(case):
+    facts = GENUINE[case]["facts"]["nfse"]
+    p = parse_nfse_pdf(_doc(case, "nfse.pdf"))
+    assert p.number == facts["number"]
+    assert p.verification_code == facts["verification_code"]
+    assert p.access_key == facts["access_key"]
+    assert p.competence == date.fromisoformat(facts["competence"])
+    assert (p.provider_cnpj, p.taker_cnpj) == (facts["provider_cnpj"], facts["taker_cnpj"])
+    assert p.services_amount == Decimal(facts["services_amount"])
+    assert p.net_amount == Decimal(facts["net_amount"])
+
+
+@pytest.mark.parametrize("case", sorted(GENUINE))
+def test_boleto_pdf(case):
+    facts = GENUINE[case]["facts"]
+    b = parse_boleto_pdf(_doc(case, "boleto.pdf"), date.fromisoformat(facts["due_date"]))
+    assert b.printed_line == facts["boleto"]["digitable_line"]
+    assert b.barcode_read == facts["boleto"]["barcode"]
+    assert b.boleto.due_date == date.fromisoformat(facts["boleto"]["due_date"])
+    assert b.boleto.amount == Decimal(facts["boleto"]["amount"])
+    assert b.boleto.bank_code == facts["boleto"]["bank_code"]
+    assert b.pix.payload == facts["pix"]["payload"] and b.pix.crc_valid
+    assert b.qr_source == ("image" if facts["qr_variant"] == "image" else "render")
+
+
+@pytest.mark.parametrize("case", sorted(GENUINE))
+def test_email_headers_and_attachments(case):
+    facts = GENUINE[case]["facts"]
+    email = parse_email((FIXTURES / GENUINE[case]["file"]).read_bytes())
+    carrier = email.forwarded[0] if email.forwarded else email
+    assert sorted(a.filename for a in carrier.attachments if a.kind in ("pdf", "xml")) == sorted(
+        facts["attachments"])
+    assert email.from_address == facts["email"]["from"]
+    assert email.subject == facts["email"]["subject"]
+    assert email.message_id == facts["email"]["message_id"]
+    assert not email.fatal_defects
+
+
+def test_hostile_xml_is_refused_before_parsing():
+    for case in ("hostile-xml-bomb", "hostile-xxe"):
+        with pytest.raises(HostileInputError):
+            parse_nfse(_doc(case, "nfse.xml"))
+
+
+def test_utf16_doctype_is_still_seen():
+    bomb = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'
+    with pytest.raises(HostileInputError):
+        parse_nfse(bomb.encode("utf-16"))
+
+
+def test_oversize_xml_is_refused():
+    with pytest.raises(HostileInputError):
+        parse_nfse(b"<CompNfse>" + b" " * (6 * 1024 * 1024) + b"</CompNfse>")
+
+
+def test_not_an_nfse_and_not_xml():
+    with pytest.raises(ParseError, match="no NFS-e found"):
+        parse_nfse(b"<invoice/>")
+    with pytest.raises(ParseError, match="well-formed"):
+        parse_nfse(b"<CompNfse><Nfse>")
+
+
+def test_escaped_xml_inside_a_soap_result_is_read():
+    inner = _doc("genuine-01-abrasf-bare", "nfse.xml").decode("utf-8")
+    inner = inner.split("?>", 1)[1] if inner.startswith("<?xml") else inner
+    escaped = inner.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    soap = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            f"<ConsultarNfseServicoTomadoResponse><Result>{escaped}</Result>"
+            "</ConsultarNfseServicoTomadoResponse></s:Body></s:Envelope>")
+    n = parse_nfse(soap.encode("utf-8"))
+    assert n.number == GENUINE["genuine-01-abrasf-bare"]["facts"]["nfse"]["number"]
+
+
+def test_corrupt_and_fake_pdfs_are_parse_errors():
+    good = _doc("genuine-01-abrasf-bare", "boleto.pdf")
+    with pytest.raises(ParseError):
+        parse_boleto_pdf(good[: len(good) // 3] + b"garbage")
+    with pytest.raises(ParseError, match="not a PDF"):
+        parse_boleto_pdf(b"\x00" * 4096)
+
+
+def test_arrecadacao_line_is_reported_as_such():
+    with pytest.raises(NotABoletoError):
+        find_line("Pague: 84670000001-7 43590024020-9 02405000243-5 84221010811-9")
+
+
+def test_printed_line_found_in_page_text():
+    text = "Local de pagamento\n00190.00009 07777.777009 00087.654182 6 49000000295295\nBeneficiario"
+    assert find_line(text) == "00190000090777777700900087654182649000000295295"
