@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from conftest import FIXTURES, cases
+
 from parsers import (
     HostileInputError,
     ParseError,
@@ -133,5 +133,6 @@ def test_arrecadacao_line_is_reported_as_such():
 
 
 def test_printed_line_found_in_page_text():
-    text = "Local de pagamento\n00190.00009 07777.777009 00087.654182 6 49000000295295\nBeneficiario"
+    text = ("Local de pagamento\n00190.00009 07777.777009 00087.654182 6 49000000295295\n"
+            "Beneficiario")
     assert find_line(text) == "00190000090777777700900087654182649000000295295"
