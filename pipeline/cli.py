@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 from sqlmodel import Session, select
 
 from storage import Invoice, Message, open_store
@@ -96,9 +97,12 @@ def init(config_path: str, force: bool) -> None:
 
 
 def _run_ingest(app: App, files: list[Path], as_json: bool) -> list[tuple[str, dict[str, Any]]]:
+    """Ingest files, emitting JSON lines as they finish; a progress bar on a terminal."""
     engine = app.engine()
     rows: list[tuple[str, dict[str, Any]]] = []
-    with app.sandbox() as sandbox:
+    progress = Progress(console=err, transient=True, disable=not err.is_terminal)
+    with app.sandbox() as sandbox, progress:
+        task = progress.add_task("reading emails", total=len(files))
         ingestor = Ingestor(app.config, engine, sandbox)
         for path, result in ingestor.ingest_paths(files):
             with Session(engine) as s:
@@ -108,6 +112,7 @@ def _run_ingest(app: App, files: list[Path], as_json: bool) -> list[tuple[str, d
             if as_json:
                 _emit(line)
             rows.append((path.name, line))
+            progress.advance(task)
     return rows
 
 

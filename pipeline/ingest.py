@@ -96,16 +96,17 @@ class Ingestor:
 
     # -- processing --------------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Result]]:
-        """Store and process .eml files; yields each file's result in order."""
-        fresh: list[tuple[Path, Message, bytes]] = []
-        for path in paths:
-            raw = path.read_bytes()
-            msg, new = self.store_raw(raw, source="file", path=str(path))
-            if not new:
-                yield path, Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
-                continue
-            fresh.append((path, msg, raw))
-        yield from ((p, r) for (p, _m), r in self.process_many((p, m, raw) for p, m, raw in fresh))
+        """Store and process .eml files as a stream; yields each file's result in order."""
+
+        def stored() -> Iterator[tuple[object, Message, bytes | None]]:
+            for path in paths:
+                raw = path.read_bytes()
+                msg, new = self.store_raw(raw, source="file", path=str(path))
+                # A message stored by a run that crashed before judging it is judged now.
+                yield path, msg, raw if new or msg.status == "pending" else None
+
+        for (path, _msg), result in self.process_many(stored()):
+            yield path, result  # type: ignore[misc]
 
     def process_pending(self, limit: int | None = None) -> Iterator[Result]:
         """Finish messages stored but not yet processed (a crash, or a fetch-only pass)."""
@@ -116,20 +117,31 @@ class Ingestor:
         for _key, result in self.process_many(items):
             yield result
 
-    def process_many(self, items: Iterable[tuple[object, Message, bytes]]
+    def process_many(self, items: Iterable[tuple[object, Message, bytes | None]]
                      ) -> Iterator[tuple[tuple[object, Message], Result]]:
-        """Parse in the sandbox and judge each stored message."""
+        """Parse in the sandbox and judge each message, lazily and in order.
+
+        A raw of None marks a message stored before: it is reported as a duplicate.
+        """
         limit = self.config.settings.limits.max_message_bytes
-        small: list[tuple[object, Message, bytes]] = []
-        for key, msg, raw in items:
-            if len(raw) > limit:
-                yield (key, msg), self.finish(msg, Failed(
-                    f"message is {len(raw):,} bytes, over the {limit:,} byte limit"))
+        oversize: dict[int, int] = {}
+
+        def pairs() -> Iterator[tuple[tuple[object, Message], bytes | None]]:
+            for key, msg, raw in items:
+                if raw is not None and len(raw) > limit:
+                    oversize[msg.id] = len(raw)  # type: ignore[index]
+                    raw = None
+                yield (key, msg), raw
+
+        for (key, msg), outcome in self.sandbox.map(pairs()):
+            if msg.id in oversize:
+                outcome = Failed(f"message is {oversize.pop(msg.id):,} bytes, over the "
+                                 f"{limit:,} byte limit")
+            if outcome is None:
+                result = Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
             else:
-                small.append((key, msg, raw))
-        pairs = (((key, msg), raw) for key, msg, raw in small)
-        for (key, msg), outcome in self.sandbox.map(pairs):
-            yield (key, msg), self.finish(msg, outcome)
+                result = self.finish(msg, outcome)
+            yield (key, msg), result
 
     def finish(self, msg: Message, outcome: Outcome) -> Result:
         """Decide the message's status and write everything in one transaction."""

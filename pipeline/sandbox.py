@@ -90,8 +90,12 @@ class Sandbox:
     def _submit(self, raw: bytes) -> Future[Outcome]:
         return self._executor().submit(self.work, raw, self.max_attachment_bytes)
 
-    def map(self, items: Iterable[tuple[object, bytes]]) -> Iterator[tuple[object, Outcome]]:
-        """Parse (key, raw) pairs, yielding (key, outcome) in input order."""
+    def map(self, items: Iterable[tuple[object, bytes | None]]
+            ) -> Iterator[tuple[object, Outcome | None]]:
+        """Parse (key, raw) pairs lazily, yielding (key, outcome) in input order.
+
+        A raw of None passes through untouched as (key, None), keeping its place in the order.
+        """
         inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
         source = iter(items)
         exhausted = False
@@ -102,7 +106,12 @@ class Sandbox:
                 except StopIteration:
                     exhausted = True
                     break
-                inflight.append((key, raw, self._submit(raw), time.monotonic()))
+                if raw is None:
+                    done: Future[Outcome] = Future()
+                    done.set_result(None)  # type: ignore[arg-type]
+                    inflight.append((key, b"", done, time.monotonic()))
+                else:
+                    inflight.append((key, raw, self._submit(raw), time.monotonic()))
             if not inflight:
                 return
             key, raw, fut, started = inflight.popleft()
@@ -141,8 +150,9 @@ class Sandbox:
     def _resubmit(self, inflight: deque[tuple[object, bytes, Future[Outcome], float]]) -> None:
         items = list(inflight)
         inflight.clear()
-        for key, raw, _old, _started in items:
-            inflight.append((key, raw, self._submit(raw), time.monotonic()))
+        for key, raw, old, _started in items:
+            fut = old if old.done() and not old.exception() else self._submit(raw)
+            inflight.append((key, raw, fut, time.monotonic()))
 
 
 def parse_inline(raw: bytes, max_attachment_bytes: int) -> Outcome:

@@ -173,3 +173,26 @@ def test_human_table_names_the_failing_check(ingested, tmp_path, demo_config):
     out = run_cli("ingest", "--config", str(demo_config), str(FIXTURES / tampered["file"])).stdout
     assert "NÃO PAGAR" in out
     assert tampered["expect"]["failed_check"] in out
+
+
+def test_oversize_message_is_quarantined_without_parsing(tmp_path, demo_config):
+    demo_config.write_text(demo_config.read_text().replace(
+        "[limits]\n", "[limits]\nmax_message_bytes = 2000\n"))
+    genuine = FIXTURES / cases("genuine")[0]["file"]
+    line = json_lines(run_cli("ingest", "--json", "--config", str(demo_config),
+                              str(genuine)).stdout)[0]
+    assert line["status"] == "quarantined" and "over the 2,000 byte limit" in line["reason"]
+
+
+def test_a_message_left_pending_by_a_crash_is_judged_on_the_next_run(tmp_path, demo_config):
+    from pipeline import config
+    from pipeline.ingest import Ingestor
+    from storage import open_store
+
+    cfg = config.load(demo_config)
+    genuine = FIXTURES / cases("genuine")[0]["file"]
+    Ingestor(cfg, open_store(cfg.database_url), sandbox=None).store_raw(  # type: ignore[arg-type]
+        genuine.read_bytes(), source="file", path=str(genuine))
+    line = json_lines(run_cli("ingest", "--json", "--config", str(demo_config),
+                              str(genuine)).stdout)[0]
+    assert line["status"] == "invoice" and line["invoice"]["verdict"] == "ok"
