@@ -216,4 +216,4 @@ __all__ = ["main", "problems", "run"]
 
 
 # Subcommand groups of later stages register themselves on `main` when imported.
-from . import cli_costs, cli_mail, cli_verify  # noqa: E402, F401
+from . import cli_alerts, cli_costs, cli_mail, cli_verify  # noqa: E402, F401

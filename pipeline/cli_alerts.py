@@ -1,0 +1,1 @@
+"""Subcommands of a later stage (filled in by its issue)."""

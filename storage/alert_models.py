@@ -1,0 +1,1 @@
+"""Tables of a later stage (filled in by its issue)."""
