@@ -4,7 +4,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import storage.mailbox_models
+import storage.alert_models  # noqa: F401  (each import registers its tables)
+import storage.mailbox_models  # noqa: F401
 import storage.models
 import storage.usage_models
 import storage.verification_models  # noqa: F401
