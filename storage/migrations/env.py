@@ -4,8 +4,9 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import storage.alert_models  # noqa: F401  (each import registers its tables)
-import storage.mailbox_models  # noqa: F401
+# Each import registers its tables on SQLModel.metadata.
+import storage.alert_models
+import storage.mailbox_models
 import storage.models
 import storage.usage_models
 import storage.verification_models  # noqa: F401
