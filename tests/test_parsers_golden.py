@@ -136,3 +136,22 @@ def test_printed_line_found_in_page_text():
     text = ("Local de pagamento\n00190.00009 07777.777009 00087.654182 6 49000000295295\n"
             "Beneficiario")
     assert find_line(text) == "00190000090777777700900087654182649000000295295"
+
+
+def test_nfse_pdf_with_labels_apart_from_values_falls_back_to_layout_text():
+    import io
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    buf = io.BytesIO()
+    c = Canvas(buf, invariant=1)
+    c.drawString(50, 800, "NFS-e - Nota Fiscal de Serviços Eletrônica")
+    # Labels drawn first, values after: the plain text layer lists them apart.
+    for y, label in ((760, "Número da NFS-e"), (740, "Valor dos Serviços"), (720, "Valor Líquido")):
+        c.drawString(50, y, label)
+    for y, value in ((760, "12345"), (740, "R$ 1.234,56"), (720, "R$ 1.200,00")):
+        c.drawString(250, y, value)
+    c.save()
+    p = parse_nfse_pdf(buf.getvalue())
+    assert (p.number, p.services_amount, p.net_amount) == (
+        "12345", Decimal("1234.56"), Decimal("1200.00"))
