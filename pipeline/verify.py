@@ -46,6 +46,7 @@ def _domain_ok(domain: str | None, allowed: tuple[str, ...]) -> bool:
 
 
 def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """Sender domain is the vendor's; a forward counts only from our own domains."""
     name = "email.sender_allowed"
     allowed = ", ".join(ctx.vendor.sender_domains) or "(none configured)"
     if m.forwarded and not _domain_ok(m.email.from_domain, tuple(ctx.company_domains)):
@@ -59,6 +60,7 @@ def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def contract_known(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The contract number the body names is one we configured."""
     name = "email.contract_known"
     if not ctx.contracts:
         return Check(name, "skipped", f"no [[contracts]] configured for {ctx.vendor.key}")
@@ -71,6 +73,7 @@ def contract_known(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def reference_month(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The body's reference month is the NFS-e competence month."""
     name = "email.reference_month_matches_nfse"
     nfse = _nfse(m)
     competence = nfse.competence if nfse else None
@@ -84,6 +87,7 @@ def reference_month(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def provider_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The NFS-e provider is the vendor (same CNPJ root)."""
     name = "nfse.provider_matches_vendor"
     nfse = _nfse(m)
     if nfse is None or not nfse.provider_cnpj:
@@ -96,6 +100,7 @@ def provider_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check
 
 
 def taker_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The NFS-e is made out to our company (same CNPJ root)."""
     name = "nfse.taker_matches_company"
     if not ctx.company_cnpjs:
         return Check(name, "skipped", "company.cnpjs is not configured")
@@ -109,6 +114,7 @@ def taker_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """Every XMLDSig signature holds and one of them is the provider's."""
     name = "nfse.signature"
     doc = m.first("nfse_xml")
     if doc is None:
@@ -132,6 +138,7 @@ def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def pdf_matches_xml(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The NFS-e PDF a person reads says what the XML says."""
     name = "nfse.pdf_matches_xml"
     xml_doc, pdf_doc = m.first("nfse_xml"), m.first("nfse_pdf")
     if xml_doc is None or pdf_doc is None or xml_doc.nfse is None or pdf_doc.nfse_pdf is None:
@@ -154,6 +161,7 @@ def pdf_matches_xml(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def check_digits(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """Every check digit of the printed line (or barcode) holds."""
     name = "boleto.check_digits"
     b = _boleto(m)
     if b is None:
@@ -166,6 +174,7 @@ def check_digits(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def barcode_matches_line(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The barcode image encodes the printed line (malware rewrites the line)."""
     name = "boleto.barcode_matches_line"
     b = _boleto(m)
     if b is None:
@@ -183,6 +192,7 @@ def barcode_matches_line(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> C
 
 
 def bank_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The boleto's bank is configured for the vendor or seen on its ok bills."""
     name = "boleto.bank_allowed"
     b = _boleto(m)
     if b is None or b.boleto is None:
@@ -201,6 +211,7 @@ def bank_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def amount_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The boleto asks for the NFS-e's net (or services) amount."""
     name = "boleto.amount_matches_nfse"
     b, nfse = _boleto(m), _nfse(m)
     if b is None or b.boleto is None:
@@ -217,6 +228,7 @@ def amount_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def due_date_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The boleto's due date is the one the email states."""
     name = "boleto.due_date_matches_email"
     b = _boleto(m)
     if b is None or b.boleto is None:
@@ -231,6 +243,7 @@ def due_date_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check
 
 
 def pix_crc(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The Pix code's CRC holds (an edited QR payload breaks it)."""
     name = "pix.crc"
     b = _boleto(m)
     if b is None or (b.pix is None and b.pix_error is None):
@@ -243,6 +256,7 @@ def pix_crc(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def pix_amount(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The Pix amount, when present, is the boleto amount."""
     name = "pix.amount_matches_boleto"
     b = _boleto(m)
     if b is None or b.pix is None:
@@ -257,6 +271,7 @@ def pix_amount(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
 
 
 def pix_merchant(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The Pix receiver is the vendor, by name."""
     name = "pix.merchant_matches_vendor"
     b = _boleto(m)
     if b is None or b.pix is None:
