@@ -164,7 +164,8 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
     console = out_console()
     console.print_json(json.dumps({k: v for k, v in obj.items() if k != "checks"}))
     for c in obj["checks"]:
-        console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False)
+        console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False,
+                      markup=False)
 
 
 def _sample_mailbox() -> Path:

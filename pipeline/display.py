@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .checks import CHECKS, FORGERY_GRADE
@@ -52,14 +53,14 @@ def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> No
         if inv is None or line["status"] != "invoice":
             table.add_row(name, status, "", "", "", "", "")
             if line["reason"]:
-                notes.append(f"[dim]{name}[/]: {status}: {line['reason']}")
+                notes.append(f"[dim]{escape(name)}[/]: {status}: {escape(line['reason'])}")
             continue
         amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
         v = inv["verdict"]
         table.add_row(name, status, inv["contract_number"] or "-", inv["reference_month"] or "-",
                       inv["due_date"] or "-", _brl(amount),
                       f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]")
-        notes.extend(f"[dim]{name}[/]: {p}" for p in problems(inv))
+        notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in problems(inv))
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
