@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_RUN := libzbar0
-DEB_TEST := $(DEB_RUN) postgresql dovecot-imapd
+DEB_TEST := $(DEB_RUN) postgresql dovecot-imapd chromium
 
 .PHONY: demo test test-fast bench lint fixtures deps-run deps-test clean
 
