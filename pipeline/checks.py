@@ -14,6 +14,7 @@ CHECKS: dict[str, str] = {
     "email.sender_allowed": "remetente é do domínio do fornecedor",
     "email.contract_known": "o contrato citado no e-mail está configurado",
     "email.reference_month_matches_nfse": "mês de referência do e-mail = competência da NFS-e",
+    "email.authentication": "o servidor de e-mail autentica o remetente (DKIM, SPF, DMARC)",
     "nfse.provider_matches_vendor": "prestador da NFS-e é o fornecedor",
     "nfse.taker_matches_company": "tomador da NFS-e é a nossa empresa",
     "nfse.signature": "assinatura digital do XML da NFS-e confere",
@@ -38,6 +39,7 @@ FORGERY_GRADE = frozenset({
     "boleto.barcode_matches_line", "boleto.bank_allowed", "boleto.amount_matches_nfse",
     "pix.crc", "pix.amount_matches_boleto", "pix.merchant_matches_vendor",
     "nfse.provider_matches_vendor", "authenticity.issnet", "authenticity.sefin",
+    "email.authentication",
 })
 
 

@@ -202,6 +202,14 @@ def demo(mailbox: str | None, workdir: str) -> None:
         key = line["invoice"]["verdict"] if line["status"] == "invoice" else line["status"]
         counts[key] = counts.get(key, 0) + 1
     console.print("resumo: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    from .reports import build, latest_period, render_report
+
+    with Session(app.engine()) as s:
+        period = latest_period(s)
+        page = render_report(build(s, app.config, period), "html")
+    report_path = (work / f"relatorio-{period}.html").resolve()
+    report_path.write_bytes(page)
+    console.print(f"relatório de {period}: {report_path}", highlight=False)
 
 
 def run() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parsers import cnpj as cnpj_rules
 from parsers.body import compile_check
@@ -85,6 +87,11 @@ class VendorConfig(_Strict):
         return values
 
 
+class MetricBandConfig(_Strict):
+    upto: Decimal | None = Field(default=None, description="last metric value of the band")
+    fee: Decimal = Field(description="expected amount of each bill in this band")
+
+
 class ContractConfig(_Strict):
     vendor: str
     number: str
@@ -92,19 +99,94 @@ class ContractConfig(_Strict):
     price_table: str | None = None
     pricing_mode: Literal["band", "progressive"] = "band"
     tolerance: Decimal = Decimal("0.50")
+    contratantes: list[str] = Field(default_factory=list,
+                                    description="CNPJs whose metered usage is this contract's")
+    budget: Decimal | None = Field(default=None, description="monthly budget, for the forecast")
+    companies: list[str] = Field(default_factory=list,
+                                 description="the group's CNPJs declaring the metric")
+    metric_bands: list[MetricBandConfig] = Field(default_factory=list)
+    metric_year_offset: int = Field(default=1, ge=0, description="bill year - declared year")
+
+    @field_validator("contratantes", "companies")
+    @classmethod
+    def _cnpjs(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not cnpj_rules.is_valid(v):
+                raise ValueError(f"{v!r} is not a valid CNPJ (check digits do not hold)")
+        return [cnpj_rules.normalize(v) for v in values]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AFTER = re.compile(r"^(none|flag|flag:\$?[A-Za-z0-9_.-]+|label:[^\r\n]+|move:[^\r\n]+)$")
+
+
+def parse_interval(text: str) -> float:
+    """'30s', '5m', '1h', '1d' (or plain seconds) to seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not an interval: write e.g. \"30s\", \"5m\", \"1h\"")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
 class MailboxConfig(_Strict):
     name: str
-    host: str
+    host: str = ""
     port: int = 993
     security: Literal["tls", "starttls", "plain"] = "tls"
-    username: str
+    username: str = ""
+    auth: Literal["password", "xoauth2"] = "password"
     password_env: str | None = None
     password_file: str | None = None
+    token_command: str | None = None
+    token_file: str | None = None
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
     after: str = "flag"
     every: str = "5m"
+    timeout: float = Field(default=30.0, gt=0, description="seconds per IMAP network operation")
+    since: date | None = Field(default=None, description="ignore mail older than this date")
+    path: str | None = Field(default=None, description="a local folder, Maildir or mbox")
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str) -> str:
+        if not _AFTER.match(value):
+            raise ValueError(f"{value!r} is not a post-action: use \"flag\", \"flag:$Keyword\", "
+                             "\"label:Name\" (Gmail), \"move:Folder\" or \"none\"")
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @model_validator(mode="after")
+    def _source(self) -> MailboxConfig:
+        if self.path is not None:
+            return self
+        if not self.host or not self.username:
+            raise ValueError(f"mailbox {self.name!r}: set host and username (IMAP) or path "
+                             "(a local folder, Maildir or mbox)")
+        if self.auth == "xoauth2" and not (self.token_command or self.token_file):
+            raise ValueError(f"mailbox {self.name!r}: auth = \"xoauth2\" needs token_command "
+                             "or token_file")
+        if self.auth == "password" and not (self.password_env or self.password_file):
+            raise ValueError(f"mailbox {self.name!r}: set password_env (an environment "
+                             "variable's name) or password_file")
+        return self
+
+
+class DaemonConfig(_Strict):
+    process_every: str = Field(default="10s", description="how often pending mail is processed")
+    lease: str = Field(default="5m", description="how long a daemon may hold a mailbox")
+    misfire_grace: str = Field(default="5m", description="a late job still runs within this")
+    retries: int = Field(default=3, ge=0, description="processing attempts per message")
+
+    @field_validator("process_every", "lease", "misfire_grace")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval(value)
+        return value
 
 
 class AlertsConfig(_Strict):
@@ -115,6 +197,36 @@ class AlertsConfig(_Strict):
     password_env: str | None = None
     sender: str = "confere <confere@localhost>"
     to: list[str] = Field(default_factory=list)
+    kinds: list[Literal["new", "block", "review", "due", "missing", "over", "declaration",
+                        "forecast"]] = Field(
+        default_factory=lambda: ["new", "block", "review", "due", "missing", "over",
+                                 "declaration", "forecast"],
+        description="which alerts to write to the outbox")
+    due_days: list[int] = Field(default_factory=lambda: [5, 1],
+                                description="remind this many days before a due date")
+    missing_by_day: int = Field(default=10, ge=1, le=28,
+                                description="day of the month by which last month's bill is due")
+    declaration_warning_days: int = Field(default=15, ge=0)
+    declaration_deadline: str = Field(
+        default="01-31", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD in the first billing year by which a year's declarations are due")
+    forecast_from_day: int = Field(default=5, ge=1, le=28,
+                                   description="first day of the month to trust a forecast")
+    attach_documents: bool = True
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff: float = Field(default=60.0, ge=0, description="first wait between tries, seconds")
+    backoff_max: float = Field(default=6 * 3600.0, ge=0)
+    timeout: float = Field(default=30.0, gt=0, description="SMTP socket timeout, seconds")
+    ca_bundle: str | None = Field(default=None,
+                                  description="extra CA file to trust for the SMTP server's TLS")
+
+    @field_validator("due_days")
+    @classmethod
+    def _due_days(cls, values: list[int]) -> list[int]:
+        for v in values:
+            if v < 0:
+                raise ValueError(f"{v} is negative: give days before the due date, e.g. [5, 1]")
+        return sorted(set(values), reverse=True)
 
 
 class LimitsConfig(_Strict):
@@ -123,6 +235,44 @@ class LimitsConfig(_Strict):
     parse_seconds: float = 20.0
     parse_memory_mb: int = 1024
     workers: int = Field(default=0, description="parse processes; 0 = one per core")
+
+
+class AuthenticityConfig(_Strict):
+    """Asking the issuer (ISSNet, national NFS-e) and authenticating the email itself."""
+
+    pkcs12: str | None = Field(default=None, description="the company's e-CNPJ A1 (.pfx/.p12)")
+    password_env: str | None = Field(default=None, description="env var holding its password")
+    consulente_cnpj: str | None = Field(default=None, description="default: company.cnpjs[0]")
+    inscricao_municipal: str | None = None
+    issnet_url: str = "https://df.issnetonline.com.br/webservicenfse204/nfse.asmx"
+    issnet_public_url: str = (
+        "https://df.issnetonline.com.br/online/NotaDigital/VerificaAutenticidade.aspx"
+        "?InscricaoMunicipal={im}&NumeroNota={number}&CodigoVerificacao={code}")
+    sefin_url: str = "https://sefin.nfse.gov.br/SefinNacional"
+    sefin_public_url: str = "https://www.nfse.gov.br/ConsultaPublica/?tpc=1&chave={key}"
+    ca_bundle: str | None = Field(default=None, description="extra CA file for TLS verification")
+    timeout: float = Field(default=20.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=1, le=10)
+    backoff: float = Field(default=1.0, ge=0, description="first wait between retries, seconds")
+    min_interval: float = Field(default=1.0, ge=0, description="seconds between calls per host")
+    recheck_after: float = Field(default=900.0, ge=0,
+                                 description="seconds before an unknown result is asked again")
+    max_pages: int = Field(default=20, ge=1)
+    trusted_authserv_ids: list[str] = Field(default_factory=list)
+    dkim: Literal["off", "dns"] = "off"
+    dns_servers: list[str] = Field(default_factory=list)
+    dns_timeout: float = Field(default=5.0, gt=0)
+    dkim_keys: dict[str, str] = Field(
+        default_factory=dict, description="pinned TXT records by selector._domainkey.domain")
+    unsigned_email: Literal["unknown", "fail"] = "unknown"
+
+    @field_validator("consulente_cnpj")
+    @classmethod
+    def _consulente(cls, value: str | None) -> str | None:
+        if value is not None and not cnpj_rules.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid CNPJ (check digits do not hold)")
+        return cnpj_rules.normalize(value) if value else value
 
 
 class Settings(_Strict):
@@ -134,6 +284,10 @@ class Settings(_Strict):
     mailboxes: list[MailboxConfig] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     limits: LimitsConfig = LimitsConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    authenticity: AuthenticityConfig = AuthenticityConfig()
+    price_tables: list[str] = Field(default_factory=list,
+                                    description="user price table files (TOML)")
 
 
 class Config:

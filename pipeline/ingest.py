@@ -13,10 +13,13 @@ from sqlmodel import Session, select
 from parsers import BodyFields, extract_body_fields
 from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
 
+from .alerts import enqueue_bill_alerts
+from .authenticity import verify_authenticity
 from .checks import Check, verdict
 from .config import Config
 from .parse import ParsedMessage
 from .profiles import VendorProfile
+from .reconcile import reconcile_invoice
 from .sandbox import Failed, Outcome, Sandbox
 from .verdicts import record_checks
 from .verify import BillContext, offline_checks
@@ -179,6 +182,9 @@ class Ingestor:
             record_checks(s, invoice, checks)
             # Later stages judge the new bill here, each through record_checks, one line each:
             # issuer look-ups (authenticity.*), then reconciliation (reconcile.*).
+            verify_authenticity(s, invoice, m, self.config)
+            reconcile_invoice(s, invoice, self.config)
+            enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,

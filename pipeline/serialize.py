@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from storage import BoletoRow, CheckRow, Invoice, Message, from_cents
+from storage.verification_models import Verification
 
 from .checks import order_key
 
@@ -45,6 +46,8 @@ def invoice_json(session: Session, inv: Invoice) -> dict[str, Any]:
     """One invoice object in the contract's shape: every key present, null where unknown."""
     boleto = session.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
     checks = session.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()
+    link = session.exec(select(Verification.link).where(
+        Verification.invoice_id == inv.id, Verification.link.is_not(None))).first()
     nfse = None
     if inv.nfse_layout is not None:
         nfse = {"layout": inv.nfse_layout, "number": inv.nfse_number,
@@ -64,6 +67,7 @@ def invoice_json(session: Session, inv: Invoice) -> dict[str, Any]:
         "checks": [{"name": c.name, "outcome": c.outcome, "detail": c.detail}
                    for c in sorted(checks, key=lambda c: order_key(c.name))],
         "verdict": inv.verdict,
+        "verification_link": link,
     }
 
 

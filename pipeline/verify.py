@@ -13,6 +13,7 @@ from parsers.boleto import barcode_from_line, format_line
 from parsers.pix import names_match
 
 from .checks import Check
+from .email_auth import EmailAuthSettings, check_email
 from .parse import ParsedMessage
 from .profiles import VendorProfile
 from .signature import verify_signatures
@@ -27,6 +28,7 @@ class BillContext:
     company_domains: tuple[str, ...]
     contracts: tuple[str, ...]
     banks_seen: frozenset[str] = frozenset()
+    email_auth: EmailAuthSettings | None = None  # None: nothing trusted, DKIM off
 
 
 def _money(v: Decimal | None) -> str:
@@ -133,8 +135,13 @@ def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
         names = ", ".join(r.signer_cn or "?" for r in results)
         return Check(name, "fail",
                      f"signatures hold but none is the provider's (signed by {names})")
-    held = "; ".join(f"{r.reference} by {r.signer_cn} ({r.how})" for r in results)
+    held = "; ".join(r.describe() for r in results)
     return Check(name, "pass", f"{len(results)} signature(s) hold: {held}")
+
+
+def email_authentication(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    # The raw bytes (for DKIM) are not here: pipeline.authenticity re-runs it with them.
+    return check_email(m.email, None, ctx.email_auth, forwarded=m.forwarded)
 
 
 def pdf_matches_xml(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
@@ -295,9 +302,9 @@ def _boleto(m: ParsedMessage):
 
 
 OFFLINE_CHECKS: tuple[Callable[[ParsedMessage, BodyFields, BillContext], Check], ...] = (
-    sender_allowed, contract_known, reference_month, provider_matches, taker_matches, signature,
-    pdf_matches_xml, check_digits, barcode_matches_line, bank_allowed, amount_matches,
-    due_date_matches, pix_crc, pix_amount, pix_merchant,
+    sender_allowed, email_authentication, contract_known, reference_month, provider_matches,
+    taker_matches, signature, pdf_matches_xml, check_digits, barcode_matches_line, bank_allowed,
+    amount_matches, due_date_matches, pix_crc, pix_amount, pix_merchant,
 )
 
 

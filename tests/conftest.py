@@ -75,3 +75,29 @@ def postgres_url() -> str:
 
     with postgres_cluster() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def smtp_server_session():
+    """One real SMTP server (aiosmtpd on 127.0.0.1) for the whole test session."""
+    from smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server(smtp_server_session):
+    """The session's SMTP server, emptied for this test."""
+    smtp_server_session.clear()
+    return smtp_server_session
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """One real Dovecot IMAP server on 127.0.0.1 for the whole test session."""
+    from dovecot import dovecot_server
+
+    with dovecot_server() as server:
+        yield server

@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, manifest, run_cli
 
 INVOICE_KEYS = {"vendor", "contract_number", "reference_month", "due_date", "nfse", "boleto",
-                "checks", "verdict"}
+                "checks", "verdict", "verification_link"}
 NFSE_KEYS = {"layout", "number", "verification_code", "access_key", "issued_at", "competence",
              "provider_cnpj", "provider_name", "taker_cnpj", "services_amount",
              "deductions_amount", "iss_amount", "iss_withheld", "retentions_amount", "net_amount",
