@@ -1,0 +1,187 @@
+"""What a daemon's tick does: poll due folders and process pending mail, each under a lease."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage import BlobStore, Message, utcnow
+from storage.mailbox_models import MailboxCursor, MessageLease
+
+from .config import Config, MailboxConfig, parse_interval
+from .ingest import Ingestor, Result
+from .leases import Leases, new_owner
+from .mailstate import FolderReport, FolderState, LeaseLost
+from .sandbox import Sandbox
+from .sources import Source, make_source
+from .tnef import expand_winmail
+
+log = logging.getLogger("confere.watch")
+
+
+class Watcher:
+    """One daemon's work: folders polled and messages processed, never twice across daemons."""
+
+    def __init__(self, config: Config, engine: Engine, sandbox: Sandbox,
+                 owner: str | None = None, stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.owner = owner or new_owner()
+        self.stop = stop or threading.Event()
+        daemon = config.settings.daemon
+        self.lease_seconds = parse_interval(daemon.lease)
+        self.max_attempts = daemon.retries + 1
+        self.leases = Leases(engine, self.owner, self.lease_seconds)
+        self.blobs = BlobStore(config.blob_dir)
+        self.ingestor = Ingestor(config, engine, sandbox)
+        self.mailboxes: dict[str, MailboxConfig] = {m.name: m for m in config.settings.mailboxes}
+
+    def prepare(self) -> None:
+        """Free what dead local daemons held and create the cursors of configured folders."""
+        freed = self.leases.release_dead_local()
+        if freed:
+            log.info("released %d leases of daemons that died on this host", freed)
+        pairs = []
+        for cfg in self.mailboxes.values():
+            pairs += [(cfg.name, f) for f in make_source(self.config, cfg).folders()]
+        self.leases.ensure_cursors(pairs)
+
+    # -- polling -------------------------------------------------------------------------
+    def poll_due(self, force: bool = False, limit: int = 10) -> list[FolderReport]:
+        """Poll folders that are due (or all of them, with force) that no one else holds."""
+        claimed = self.leases.claim_cursors(self.mailboxes, limit=10_000 if force else limit,
+                                            force=force)
+        by_box: dict[str, list[MailboxCursor]] = defaultdict(list)
+        for cur in claimed:
+            by_box[cur.mailbox].append(cur)
+        reports: list[FolderReport] = []
+        for name, cursors in by_box.items():
+            cfg = self.mailboxes[name]
+            every = parse_interval(cfg.every)
+            source: Source = make_source(self.config, cfg)
+            try:
+                for cur in cursors:
+                    if self.stop.is_set():
+                        self.leases.release_cursor(cur.id, 0.0, None)
+                        continue
+                    reports.append(self._poll_one(source, cur, every))
+            finally:
+                source.close()
+        return reports
+
+    def _poll_one(self, source: Source, cur: MailboxCursor, every: float) -> FolderReport:
+        state = FolderState(self.engine, self.blobs, cur, self.owner, self.lease_seconds,
+                            source="imap" if source.kind == "imap" else source.kind)
+        try:
+            report = source.poll_folder(state, self.stop)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return FolderReport(cur.mailbox, cur.folder, error=str(exc))
+        except Exception as exc:  # a bug or a database error: recorded, retried next time
+            log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
+            report = FolderReport(cur.mailbox, cur.folder, error=f"{type(exc).__name__}: {exc}")
+        if report.error:
+            log.warning("%s/%s: %s", cur.mailbox, cur.folder, report.error)
+        elif report.stored:
+            log.info("%s/%s: %d new message(s) stored", cur.mailbox, cur.folder, report.stored)
+        self.leases.release_cursor(cur.id, every, report.error)
+        return report
+
+    # -- processing ----------------------------------------------------------------------
+    def process_pending(self, batch: int = 0, limit: int | None = None) -> list[Result]:
+        """Parse and judge pending messages this daemon could claim; stops between messages."""
+        batch = batch or max(4, self.ingestor.sandbox.workers * 2)  # done well within a lease
+        results: list[Result] = []
+        while not self.stop.is_set() and (limit is None or len(results) < limit):
+            ids = self.leases.claim_messages(batch, self.max_attempts)
+            if not ids:
+                break
+            results += self._process(ids)
+        return results
+
+    def _process(self, ids: list[int]) -> list[Result]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            rows = s.exec(select(Message).where(col(Message.id).in_(ids))
+                          .order_by(Message.id)).all()
+        stale = {r.id for r in rows if r.status != "pending"}
+        for mid in stale:
+            self.leases.message_done(mid)
+        rows = [r for r in rows if r.id not in stale]
+        left = {r.id for r in rows}
+        items = ((r.id, r, self._bytes(r)) for r in rows)
+        results: list[Result] = []
+        gen = self.ingestor.process_many(items)
+        try:
+            for (_key, msg), result in gen:
+                self.leases.message_done(msg.id)
+                left.discard(msg.id)
+                results.append(result)
+                if self.stop.is_set():
+                    break
+        except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
+            self.stop.set()
+        except Exception as exc:  # database trouble: the claims are retried after a pause
+            log.exception("processing failed")
+            for mid in left:
+                self.leases.message_done(mid, error=f"{type(exc).__name__}: {exc}")
+            left = set()
+        finally:
+            gen.close()
+        self.leases.release_messages(left)
+        return results
+
+    def _bytes(self, row: Message) -> bytes:
+        raw = self.blobs.get(row.sha256)
+        return expand_winmail(raw) or raw
+
+
+def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
+    """Per (mailbox, folder): last poll, cursor, backlog, last error, who holds it."""
+    names = [m.name for m in config.settings.mailboxes]
+    now = utcnow()
+    with Session(engine) as s:
+        cursors = s.exec(select(MailboxCursor).order_by(MailboxCursor.mailbox,
+                                                        MailboxCursor.folder)).all()
+        counts = s.exec(select(Message.mailbox, Message.folder, Message.status, func.count())
+                        .where(col(Message.mailbox).is_not(None))
+                        .group_by(Message.mailbox, Message.folder, Message.status)).all()
+        stuck = s.exec(select(Message.mailbox, Message.folder, func.count())
+                       .join(MessageLease, MessageLease.message_id == Message.id)
+                       .where(Message.status == "pending",
+                              MessageLease.attempts >= config.settings.daemon.retries + 1)
+                       .group_by(Message.mailbox, Message.folder)).all()
+    by: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
+    for mailbox, folder, status, n in counts:
+        by[(mailbox, folder)][status] = n
+    stuck_by = {(m, f): n for m, f, n in stuck}
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    out = []
+    seen = set()
+    for c in cursors:
+        seen.add(c.mailbox)
+        held = c.lease_owner if c.lease_until and c.lease_until > now else None
+        stats = by.get((c.mailbox, c.folder), {})
+        out.append({
+            "mailbox": c.mailbox, "folder": c.folder, "configured": c.mailbox in names,
+            "last_poll_at": iso(c.last_poll_at), "last_success_at": iso(c.last_success_at),
+            "next_poll_at": iso(c.next_poll_at),
+            "cursor": {"uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
+                       "highest_modseq": c.highest_modseq, "uidnext": c.uidnext},
+            "server_messages": c.messages, "stored": sum(stats.values()),
+            "backlog": stats.get("pending", 0), "stuck": stuck_by.get((c.mailbox, c.folder), 0),
+            "failures": c.failures, "last_error": c.last_error, "held_by": held,
+        })
+    for name in names:
+        if name not in seen:
+            out.append({"mailbox": name, "folder": None, "configured": True,
+                        "last_poll_at": None, "last_success_at": None, "next_poll_at": None,
+                        "cursor": None, "server_messages": None, "stored": 0, "backlog": 0,
+                        "stuck": 0, "failures": 0, "last_error": "never polled",
+                        "held_by": None})
+    return out

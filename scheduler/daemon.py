@@ -1,0 +1,119 @@
+"""The daemon: APScheduler decides when; pipeline.watch decides what. Clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from pipeline.config import Config, parse_interval
+from pipeline.leases import singleton, sqlite_daemon_lock
+from pipeline.sandbox import Sandbox
+from pipeline.watch import Watcher
+
+log = logging.getLogger("confere.daemon")
+
+TICK = 1.0  # seconds between looks for due folders: cheap (one indexed query)
+HOUSEKEEPING = 60.0
+
+
+def _deliver_alerts(config: Config, engine: Engine) -> None:
+    """Send pending alerts when the alerts stage is there and configured."""
+    if not config.settings.alerts.to:
+        return
+    try:
+        from pipeline import delivery
+    except ImportError:
+        return
+    deliver = getattr(delivery, "deliver_pending", None)
+    if deliver is not None:
+        deliver(engine, config)
+
+
+# Report and alert jobs: each runs in one daemon at a time (PostgreSQL advisory lock).
+SINGLETON_JOBS: list[tuple[str, Callable[[Config, Engine], None]]] = [
+    ("alerts", _deliver_alerts),
+]
+
+
+class Daemon:
+    """Runs the mail tick and the housekeeping jobs until told to stop."""
+
+    def __init__(self, config: Config, engine: Engine, sandbox: Sandbox,
+                 stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.stop = stop or threading.Event()
+        self.watcher = Watcher(config, engine, sandbox, stop=self.stop)
+        daemon = config.settings.daemon
+        self.process_every = parse_interval(daemon.process_every)
+        self.grace = int(parse_interval(daemon.misfire_grace))
+        self._last_process = 0.0
+
+    def mail_tick(self) -> None:
+        """Poll the folders that are due; process pending mail when new mail came or on time."""
+        try:
+            reports = self.watcher.poll_due()
+            stored = sum(r.stored for r in reports)
+            if stored or time.monotonic() - self._last_process >= self.process_every:
+                self._last_process = time.monotonic()
+                results = self.watcher.process_pending()
+                for r in results:
+                    log.info("message #%s: %s%s", r.message_id, r.status,
+                             f" ({r.reason})" if r.reason else "")
+        except Exception:
+            log.exception("mail tick failed; retried next tick")
+
+    def housekeeping(self) -> None:
+        """Free leases of dead local daemons; run report and alert jobs under a lock."""
+        try:
+            self.watcher.leases.release_dead_local()
+            for name, job in SINGLETON_JOBS:
+                with singleton(self.engine, f"confere:{name}") as mine:
+                    if mine and not self.stop.is_set():
+                        job(self.config, self.engine)
+        except Exception:
+            log.exception("housekeeping failed; retried next time")
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: finishing the current message, then exiting",
+                 signal.Signals(signum).name)
+        self.stop.set()
+
+    def run(self) -> int:
+        """Start, wait for SIGTERM / SIGINT, stop cleanly; returns the exit code."""
+        lock = sqlite_daemon_lock(self.engine)
+        try:
+            self.watcher.prepare()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, self._on_signal)
+                signal.signal(signal.SIGINT, self._on_signal)
+            sched = BackgroundScheduler(
+                timezone=UTC, executors={"default": ThreadPoolExecutor(2)},
+                job_defaults={"coalesce": True, "max_instances": 1,
+                              "misfire_grace_time": self.grace})
+            now = datetime.now(UTC)
+            sched.add_job(self.mail_tick, "interval", seconds=TICK, id="mail",
+                          next_run_time=now)
+            sched.add_job(self.housekeeping, "interval", seconds=HOUSEKEEPING,
+                          id="housekeeping", next_run_time=now)
+            sched.start()
+            names = ", ".join(self.watcher.mailboxes) or "no mailboxes"
+            log.info("confere daemon %s watching %s", self.watcher.owner, names)
+            while not self.stop.wait(0.5):
+                pass
+            sched.shutdown(wait=True)
+            self.watcher.leases.release_all()
+            log.info("confere daemon stopped cleanly")
+            return 0
+        finally:
+            if lock is not None:
+                lock.close()

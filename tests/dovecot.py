@@ -1,0 +1,304 @@
+"""A throwaway Dovecot IMAP server for tests: own config, loopback port, maildir users."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from pgcluster import free_port
+
+MAIL_ID = 65534  # nobody / nogroup: the mail storage owner when running as root
+
+CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+shutdown_clients = yes
+mail_location = maildir:~/Maildir
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = 0
+first_valid_gid = 0
+mail_privileged_group =
+protocol imap {{
+  mail_max_userip_connections = 200
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  process_min_avail = 1
+}}
+service anvil {{
+  chroot =
+}}
+service auth {{
+  unix_listener auth-userdb {{
+    mode = 0666
+  }}
+}}
+passdb {{
+  driver = static
+  args = password=secret
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u allow_all_users=yes
+}}
+"""
+
+
+class Dovecot:
+    """One running Dovecot; any user name logs in with the password "secret" (static passdb)."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.conf = root / "dovecot.conf"
+        root_user = os.getuid() == 0
+        self.uid = MAIL_ID if root_user else os.getuid()
+        self.gid = MAIL_ID if root_user else os.getgid()
+        for sub in ("run", "state", "home"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(CONF.format(root=root, port=self.port, uid=self.uid, gid=self.gid))
+        self._users: set[str] = set()
+
+    def start(self) -> None:
+        """Start the server and wait until it greets on its port."""
+        # dovecot forks into the background and keeps its std streams: no pipes here.
+        subprocess.run(["dovecot", "-c", str(self.conf)], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"dovecot did not start; log:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM to its master, as doveadm stop does) and wait for the end."""
+        pidfile = self.root / "run" / "master.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                time.sleep(0.05)
+            except OSError:
+                return
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, with the same mail."""
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        """The server's log (for failure messages)."""
+        p = self.root / "dovecot.log"
+        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+
+    def add_user(self, name: str) -> str:
+        """Create a user with an empty INBOX; returns the name."""
+        if name not in self._users:
+            home = self.root / "home" / name
+            for sub in ("cur", "new", "tmp"):
+                (home / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
+            self._chown(home)
+            self._users.add(name)
+        return name
+
+    def maildir(self, user: str, folder: str = "INBOX") -> Path:
+        """The maildir of a folder (Maildir++ layout: INBOX at the root, others as .Name)."""
+        base = self.root / "home" / user / "Maildir"
+        return base if folder == "INBOX" else base / ("." + folder.replace("/", "."))
+
+    def seed(self, user: str, messages: list[bytes], folder: str = "INBOX") -> None:
+        """Write messages straight into a maildir (fast, for big mailboxes): cur/, seen-less."""
+        box = self.maildir(user, folder)
+        for sub in ("cur", "new", "tmp"):
+            (box / sub).mkdir(parents=True, exist_ok=True)
+        stamp = int(time.time())
+        for i, raw in enumerate(messages):
+            (box / "cur" / f"{stamp}.M{i}P{os.getpid()}.seed,S={len(raw)}:2,").write_bytes(raw)
+        self._chown(self.root / "home" / user)
+
+    def doveadm(self, *args: str) -> str:
+        """Run a doveadm command against this server's config."""
+        proc = subprocess.run(["doveadm", "-c", str(self.conf), *args], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"doveadm {' '.join(args)}: {proc.stderr}")
+        return proc.stdout
+
+    def _chown(self, path: Path) -> None:
+        if os.getuid() != 0:
+            return
+        for dirpath, _dirs, files in os.walk(path):
+            os.chown(dirpath, self.uid, self.gid)
+            for f in files:
+                os.chown(os.path.join(dirpath, f), self.uid, self.gid)
+
+
+@contextmanager
+def dovecot_server() -> Iterator[Dovecot]:
+    """Start one Dovecot under a temp dir, yield it, stop it and remove the dir."""
+    if shutil.which("dovecot") is None:
+        raise RuntimeError("dovecot not found: apt-get install dovecot-imapd")
+    root = Path(tempfile.mkdtemp(prefix="confere-dovecot-"))
+    os.chmod(root, 0o755)
+    server = Dovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- helpers for the mailbox tests ---------------------------------------------------------------
+
+def message(i: int, sender: str = "faturamento@serpro.gov.br", subject: str | None = None,
+            body: str = "", extra_headers: str = "", size: int = 0) -> bytes:
+    """A small, unique RFC 5322 message (not a bill: it is judged 'ignored')."""
+    subject = subject if subject is not None else f"Aviso {i}"
+    filler = ("x" * 76 + "\r\n") * (size // 78) if size else ""
+    return (f"From: Faturamento <{sender}>\r\nTo: financeiro@example.com.br\r\n"
+            f"Subject: {subject}\r\nMessage-ID: <msg-{i}-{time.time_ns()}@test>\r\n"
+            f"Date: Mon, 02 Nov 2026 10:00:00 -0300\r\n{extra_headers}"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"Mensagem {i}. {body}\r\n{filler}").encode()
+
+
+def mailbox_toml(server: Dovecot, user: str, name: str | None = None, *,
+                 folders: tuple[str, ...] = ("INBOX",), after: str = "flag", every: str = "1s",
+                 password_file: str = "", host: str | None = None, port: int | None = None,
+                 timeout: float = 10) -> str:
+    """A [[mailboxes]] table for a Dovecot user (security plain: loopback only)."""
+    assert (host or server.host) == "127.0.0.1"
+    folder_list = ", ".join(f'"{f}"' for f in folders)
+    return (f'[[mailboxes]]\nname = "{name or user}"\nhost = "{host or server.host}"\n'
+            f"port = {port or server.port}\nsecurity = \"plain\"\nusername = \"{user}\"\n"
+            f'password_file = "{password_file}"\nfolders = [{folder_list}]\n'
+            f'after = "{after}"\nevery = "{every}"\ntimeout = {timeout}\n')
+
+
+def write_config(tmp: Path, mailboxes: str, db: str | None = None, daemon: str = "") -> Path:
+    """A confere.toml with the demo's company and contract, the given mailboxes and store."""
+    secret = tmp / "imap-password"
+    secret.write_text("secret\n")
+    db = db or f"sqlite:///{tmp / 'confere.db'}"
+    text = (f'[database]\nurl = "{db}"\n[storage]\nblobs = "{tmp / "blobs"}"\n'
+            '[company]\ncnpjs = ["12345678000195"]\nemail_domains = ["example.com.br"]\n'
+            '[vendors.serpro]\nbanks = ["001"]\n[[contracts]]\nvendor = "serpro"\n'
+            'number = "261074"\n[limits]\nparse_seconds = 30\nworkers = 1\n'
+            f"[daemon]\n{daemon}\n"
+            + mailboxes.replace('password_file = ""', f'password_file = "{secret}"'))
+    path = tmp / "confere.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def imap(server: Dovecot, user: str):
+    """A logged-in IMAPClient for a test user (to append, flag, inspect)."""
+    from imapclient import IMAPClient
+
+    client = IMAPClient(server.host, server.port, ssl=False, timeout=10)
+    client.login(user, "secret")
+    return client
+
+
+class DroppingProxy:
+    """A loopback TCP proxy to the server that cuts its first connection after `after` bytes
+    sent to the client (a dropped socket in the middle of a FETCH)."""
+
+    def __init__(self, server: Dovecot, after: int) -> None:
+        import threading
+
+        self.target = (server.host, server.port)
+        self.after = after
+        self.drops = 0
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._first = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            limit = self.after if self._first else None
+            self._first = False
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, limit),
+                             daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit:
+                    dst.sendall(data[:max(0, limit - sent)])
+                    self.drops += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def close(self) -> None:
+        """Stop accepting."""
+        self.listener.close()

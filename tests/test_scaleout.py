@@ -1,0 +1,101 @@
+"""Several daemons on one PostgreSQL cluster: folders and messages shared, nothing done twice."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+from dovecot import imap, mailbox_toml, message, write_config
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+from test_daemon import _count, start_daemon, stop, wait_for
+
+from pipeline.leases import Leases, singleton
+from storage import Message, open_store
+from storage.mailbox_models import MailboxCursor, MessageLease
+
+
+@pytest.fixture
+def pg_db(postgres_url: str) -> str:
+    """A fresh database of its own on the session's PostgreSQL cluster."""
+    name = "scale_" + uuid.uuid4().hex[:10]
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_leases_never_hand_a_folder_to_two_daemons(pg_db):
+    engine = open_store(pg_db)
+    a, b = Leases(engine, "host:1:a"), Leases(engine, "host:2:b")
+    a.ensure_cursors([(f"box{i}", "INBOX") for i in range(40)])
+    got: dict[str, list[int]] = {}
+    barrier = threading.Barrier(2)
+
+    def claim(leases: Leases) -> None:
+        barrier.wait()
+        got[leases.owner] = [c.id for c in leases.claim_cursors(
+            [f"box{i}" for i in range(40)], limit=30)]
+
+    threads = [threading.Thread(target=claim, args=(x,)) for x in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not set(got[a.owner]) & set(got[b.owner])
+    assert len(got[a.owner]) + len(got[b.owner]) == 40
+
+
+def test_report_jobs_run_under_an_advisory_lock(pg_db):
+    engine = open_store(pg_db)
+    with singleton(engine, "confere:alerts") as first:
+        with singleton(engine, "confere:alerts") as second:
+            assert first and not second
+        with singleton(engine, "confere:reports") as other:
+            assert other
+    with singleton(engine, "confere:alerts") as again:
+        assert again
+
+
+@pytest.mark.slow
+def test_three_daemons_twenty_mailboxes_nothing_processed_twice(dovecot, tmp_path, pg_db):
+    users = [dovecot.add_user(f"scale{i:02d}") for i in range(20)]
+    for n, user in enumerate(users):
+        c = imap(dovecot, user)
+        for i in range(5):
+            c.append("INBOX", message(n * 1000 + i))
+        c.logout()
+    boxes = "".join(mailbox_toml(dovecot, u, every="1s") for u in users)
+    cfg = write_config(tmp_path, boxes, db=pg_db, daemon='process_every = "1s"')
+    open_store(pg_db)  # migrate once, before the daemons race to it
+    logs = [tmp_path / f"daemon{i}.log" for i in range(3)]
+    procs = [start_daemon(cfg, log) for log in logs]
+    engine = create_engine(pg_db)
+    try:
+        for proc, log in zip(procs, logs, strict=True):  # all three up and handling signals
+            wait_for(lambda log=log: " watching " in log.read_text(), proc=proc, log=log)
+        wait_for(lambda: _count(engine, Message) >= 50, timeout=120, proc=procs[0], log=logs[0])
+        for n, user in enumerate(users):  # more mail while they run
+            c = imap(dovecot, user)
+            for i in range(5, 10):
+                c.append("INBOX", message(n * 1000 + i))
+            c.logout()
+        wait_for(lambda: _count(engine, Message) == 200
+                 and _count(engine, Message, Message.status == "pending") == 0,
+                 timeout=180, proc=procs[0], log=logs[0])
+    finally:
+        codes = [stop(p) for p in procs]
+    assert codes == [0, 0, 0], [log.read_text()[-2000:] for log in logs]
+    with Session(engine) as s:
+        rows = s.exec(select(Message)).all()
+        leases = s.exec(select(MessageLease)).all()
+        cursors = s.exec(select(MailboxCursor)).all()
+    assert len({(m.mailbox, m.uid) for m in rows}) == 200
+    assert {m.status for m in rows} == {"ignored"}
+    assert len(leases) == 200 and all(ml.attempts == 1 for ml in leases)
+    assert all(c.last_uid == 10 for c in cursors) and len(cursors) == 20
+    by_daemon = Counter(ml.owner for ml in leases)
+    print(f"\nmessages processed per daemon: {sorted(by_daemon.values())}")
