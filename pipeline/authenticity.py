@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from parsers import Email, ParseError, parse_email
@@ -225,6 +226,19 @@ def verify_authenticity(session: Session, invoice: Invoice, m: ParsedMessage | N
         checks.append(issuer)
     record_checks(session, invoice, checks)
     return checks
+
+
+def verify_pending(engine: Engine, config: Config) -> list[int]:
+    """The daemon's issuer tick: re-ask every bill whose look-up is due, one transaction each."""
+    with Session(engine) as s:
+        ids = [inv.id for inv in pending(s, config) if inv.id is not None]
+    for invoice_id in ids:
+        with Session(engine, expire_on_commit=False) as s:
+            inv = s.get(Invoice, invoice_id)
+            if inv is not None:
+                verify_authenticity(s, inv, None, config)
+                s.commit()
+    return ids
 
 
 def pending(session: Session, config: Config, now: datetime | None = None) -> list[Invoice]:

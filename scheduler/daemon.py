@@ -14,7 +14,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
+from pipeline.authenticity import verify_pending
 from pipeline.config import Config, parse_interval
+from pipeline.delivery import run_alerts
+from pipeline.errors import ConfereError
 from pipeline.leases import singleton, sqlite_daemon_lock
 from pipeline.sandbox import Sandbox
 from pipeline.watch import Watcher
@@ -25,22 +28,31 @@ TICK = 1.0  # seconds between looks for due folders: cheap (one indexed query)
 HOUSEKEEPING = 60.0
 
 
-def _deliver_alerts(config: Config, engine: Engine) -> None:
-    """Send pending alerts when the alerts stage is there and configured."""
+def _alerts(config: Config, engine: Engine) -> None:
+    """Evaluate the time rules (due, missing, over, declaration, forecast) and deliver."""
     if not config.settings.alerts.to:
         return
     try:
-        from pipeline import delivery
-    except ImportError:
+        report = run_alerts(engine, config)
+    except ConfereError as exc:  # e.g. the SMTP password variable is not set: say so, go on
+        log.error("alerts not delivered: %s", exc)
         return
-    deliver = getattr(delivery, "deliver_pending", None)
-    if deliver is not None:
-        deliver(engine, config)
+    if report.sent or report.failed or report.gave_up:
+        log.info("alerts: %d sent, %d failed, %d given up", len(report.sent),
+                 len(report.failed), len(report.gave_up))
 
 
-# Report and alert jobs: each runs in one daemon at a time (PostgreSQL advisory lock).
+def _issuers(config: Config, engine: Engine) -> None:
+    """Ask the issuers again about bills whose look-up is due (unknown, or newly possible)."""
+    asked = verify_pending(engine, config)
+    if asked:
+        log.info("issuer look-ups re-run for %d bill(s)", len(asked))
+
+
+# Report, alert and issuer jobs: each runs in one daemon at a time (PostgreSQL advisory lock).
 SINGLETON_JOBS: list[tuple[str, Callable[[Config, Engine], None]]] = [
-    ("alerts", _deliver_alerts),
+    ("issuers", _issuers),
+    ("alerts", _alerts),
 ]
 
 
@@ -76,12 +88,15 @@ class Daemon:
         """Free leases of dead local daemons; run report and alert jobs under a lock."""
         try:
             self.watcher.leases.release_dead_local()
-            for name, job in SINGLETON_JOBS:
+        except Exception:
+            log.exception("freeing dead leases failed; retried next time")
+        for name, job in SINGLETON_JOBS:
+            try:
                 with singleton(self.engine, f"confere:{name}") as mine:
                     if mine and not self.stop.is_set():
                         job(self.config, self.engine)
-        except Exception:
-            log.exception("housekeeping failed; retried next time")
+            except Exception:  # one job's failure must not starve the others
+                log.exception("%s job failed; retried next time", name)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("%s received: finishing the current message, then exiting",

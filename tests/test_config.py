@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from pipeline import config
 from pipeline.errors import ConfigError
+
+from conftest import run_cli
 
 
 def test_defaults_work_without_a_file(tmp_path, monkeypatch):

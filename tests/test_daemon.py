@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
-from dovecot import imap, mailbox_toml, message, write_config
 from sqlalchemy import create_engine
 from sqlmodel import Session, func, select
 
 from storage import Invoice, Message
 from storage.mailbox_models import MailboxCursor
+
+from conftest import ROOT, run_cli
+from dovecot import imap, mailbox_toml, message, write_config
 
 FIXTURE = ROOT / "fixtures" / "mailbox"
 

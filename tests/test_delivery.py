@@ -6,8 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, json_lines, run_cli
-from smtp_server import ENV, PASSWORD, SmtpServer, free_port, self_signed, write_config
 from sqlmodel import Session, select
 
 from pipeline import config as config_mod
@@ -16,6 +14,9 @@ from pipeline.errors import ConfigError
 from storage import BlobStore, open_store
 from storage.alert_models import Alert
 from storage.types import utcnow
+
+from conftest import FIXTURES, json_lines, run_cli
+from smtp_server import ENV, PASSWORD, SmtpServer, free_port, self_signed, write_config
 
 GENUINE = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 

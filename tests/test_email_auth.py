@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dkim
 import pytest
-from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, run_cli
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -21,6 +20,8 @@ from pipeline.email_auth import (
     parse_auth_results,
     verify_dkim,
 )
+
+from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, run_cli
 
 GENUINE_EML = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 SELECTOR = "s2026"

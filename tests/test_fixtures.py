@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
-from conftest import FIXTURES, manifest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 from pyzbar.pyzbar import ZBarSymbol, decode
+
+from conftest import FIXTURES, manifest
 
 SERPRO = "33683111000107"
 TAKER = "12345678000195"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-from conftest import FIXTURES, cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +11,8 @@ from parsers import ParseError, parse_boleto_code, parse_email, parse_nfse, pars
 from parsers.body import extract
 from pipeline.parse import parse_message
 from pipeline.profiles import load_profiles
+
+from conftest import FIXTURES, cases
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SERPRO = load_profiles({})["serpro"].body

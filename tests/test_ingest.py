@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, manifest, run_cli
 
 INVOICE_KEYS = {"vendor", "contract_number", "reference_month", "due_date", "nfse", "boleto",

@@ -7,8 +7,18 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_CONFIG, FIXTURES, json_lines, run_cli
 from sqlmodel import Session, select
+
+from pipeline import config as config_mod
+from pipeline.authenticity import pending, verify_authenticity
+from pipeline.issuers.compare import NoteFacts, compare_notes
+from pipeline.issuers.http import RateLimiter
+from pipeline.issuers.issnet import Query, envelope, parse_page
+from pipeline.issuers.links import issnet_link
+from storage import BlobStore, CheckRow, Invoice, open_store
+from storage.verification_models import Verification
+
+from conftest import DEMO_CONFIG, FIXTURES, json_lines, run_cli
 from standin import (
     P12_PASSWORD,
     PASSWORD_ENV,
@@ -19,15 +29,6 @@ from standin import (
     load_fixture_notes,
     make_pki,
 )
-
-from pipeline import config as config_mod
-from pipeline.authenticity import pending, verify_authenticity
-from pipeline.issuers.compare import NoteFacts, compare_notes
-from pipeline.issuers.http import RateLimiter
-from pipeline.issuers.issnet import Query, envelope, parse_page
-from pipeline.issuers.links import issnet_link
-from storage import BlobStore, CheckRow, Invoice, open_store
-from storage.verification_models import Verification
 
 ABRASF_EML = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 NATIONAL_EML = FIXTURES / "mailbox" / "genuine-06-nacional-100.eml"

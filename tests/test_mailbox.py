@@ -9,7 +9,6 @@ from email.header import Header
 from pathlib import Path
 
 import pytest
-from dovecot import DroppingProxy, imap, mailbox_toml, message, write_config
 from sqlmodel import Session, select
 
 from pipeline import config as config_mod
@@ -18,6 +17,8 @@ from pipeline.sandbox import Sandbox
 from pipeline.watch import Watcher
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor
+
+from dovecot import DroppingProxy, imap, mailbox_toml, message, write_config
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "mailbox"
 

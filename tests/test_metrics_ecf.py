@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from sqlmodel import Session, select
 
 from parsers.ecf import EcfError, parse_ecf
@@ -16,6 +15,8 @@ from pipeline import config as config_mod
 from pipeline import metrics
 from pipeline.reconcile import reconcile_month
 from storage import CheckRow, Invoice, Message, open_store
+
+from conftest import run_cli
 
 A, B = "12345678000195", "11444777000161"
 

@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import FIXTURES, cases
 
 from parsers import (
     HostileInputError,
@@ -18,6 +17,8 @@ from parsers import (
 )
 from parsers.boleto_pdf import find_line
 from parsers.errors import NotABoletoError
+
+from conftest import FIXTURES, cases
 
 GENUINE = {c["case"]: c for c in cases("genuine")}
 

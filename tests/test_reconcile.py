@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, json_lines, manifest, run_cli
 from sqlmodel import Session, select
 
 from pipeline import config as config_mod
@@ -17,6 +16,8 @@ from pipeline.reconcile import reconcile_invoice, reconcile_month
 from pipeline.usage import insert_events
 from storage import CheckRow, Invoice, Message, open_store
 from storage.usage_models import Reconciliation
+
+from conftest import FIXTURES, json_lines, manifest, run_cli
 
 BRT = timezone(timedelta(hours=-3))
 

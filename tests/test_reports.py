@@ -12,8 +12,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli
-from smtp_server import free_port, write_config
 from sqlmodel import Session, select
 
 from pipeline import config as config_mod
@@ -21,6 +19,9 @@ from pipeline.charts import BILLED_COLOUR, EXPECTED_COLOUR
 from pipeline.reports import build, to_json
 from storage import Invoice, open_store
 from storage.usage_models import Reconciliation
+
+from conftest import FIXTURES, run_cli
+from smtp_server import free_port, write_config
 
 MAILBOX = FIXTURES / "mailbox"
 BILLS = ("genuine-01-abrasf-bare.eml",  # 03/2026, services 10738.04, due 2026-04-20

@@ -1,8 +1,8 @@
 """The parse sandbox: a hang, a memory hog or a crash costs one message, never the run."""
 
-from sandbox_work import hang_on_marker
-
 from pipeline.sandbox import Failed, Sandbox
+
+from sandbox_work import hang_on_marker
 
 GOOD = b"From: a@b.c\r\nSubject: hi\r\n\r\nhello\r\n"
 

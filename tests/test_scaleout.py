@@ -7,7 +7,6 @@ import uuid
 from collections import Counter
 
 import pytest
-from dovecot import imap, mailbox_toml, message, write_config
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 from test_daemon import _count, start_daemon, stop, wait_for
@@ -15,6 +14,8 @@ from test_daemon import _count, start_daemon, stop, wait_for
 from pipeline.leases import Leases, singleton
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor, MessageLease
+
+from dovecot import imap, mailbox_toml, message, write_config
 
 
 @pytest.fixture

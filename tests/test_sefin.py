@@ -9,12 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
-from standin import Pki, StandIn, State, load_fixture_notes
-from test_issnet import _password, pki, server, stored, verify, write_config  # noqa: F401
 
 from pipeline.issuers.http import IssuerError
 from pipeline.issuers.sefin import decode_answer, gunzip_limited
+
+from conftest import FIXTURES
+from standin import Pki, StandIn, State, load_fixture_notes
+from test_issnet import _password, pki, server, stored, verify, write_config  # noqa: F401
 
 NATIONAL_XML = FIXTURES / "documents" / "genuine-06-nacional-100.nfse.xml"
 KEY = "53001082233683111000107000000000146126083589988923"

@@ -6,7 +6,6 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from conftest import FIXTURES, cases
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
@@ -15,6 +14,8 @@ from lxml import etree
 from fixtures.keys import Identity
 from fixtures.xmldsig import sign_enveloped
 from pipeline.signature import DS, signer_cnpj, verify_signatures
+
+from conftest import FIXTURES, cases
 
 DOCS = FIXTURES / "documents"
 KEYS = FIXTURES / "keys"

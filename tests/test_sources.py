@@ -13,7 +13,6 @@ from email.mime.text import MIMEText
 from pathlib import Path
 
 import pytest
-from dovecot import message
 from sqlmodel import Session, select
 
 from pipeline import config as config_mod
@@ -26,6 +25,8 @@ from pipeline.sources import LocalSource, local_kind
 from pipeline.tnef import expand_winmail
 from pipeline.watch import Watcher, status_rows
 from storage import Message, open_store
+
+from dovecot import message
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "mailbox"
 

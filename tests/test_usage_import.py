@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -15,6 +14,8 @@ from pipeline.reconcile import count_usage
 from pipeline.usage import import_file
 from storage import open_store
 from storage.usage_models import UsageEvent
+
+from conftest import run_cli
 
 HEADER = "timestamp,contract,path,id_sistema,id_servico,status,request_id\n"
 CONSULTAR = "/integra-contador/v1/Consultar"

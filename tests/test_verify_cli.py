@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import DEMO_CONFIG, FIXTURES, json_lines, run_cli
 from standin import P12_PASSWORD, PASSWORD_ENV, Pki, StandIn, authenticity_toml
 from test_issnet import pki, server  # noqa: F401

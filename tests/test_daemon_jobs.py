@@ -1,0 +1,57 @@
+"""The daemon's scheduled jobs: alerts (time rules + delivery) and issuer look-ups."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pipeline import config as config_mod
+from scheduler.daemon import SINGLETON_JOBS
+from storage import open_store
+
+from conftest import FIXTURES, run_cli
+from smtp_server import ENV, PASSWORD, write_config
+
+GENUINE = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
+
+
+def _job(name: str):
+    return dict(SINGLETON_JOBS)[name]
+
+
+def test_alert_job_delivers_the_new_bill_alert(tmp_path, smtp_server, monkeypatch):
+    monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
+    cfg = write_config(tmp_path, smtp_server.port)
+    run_cli("ingest", "--config", str(cfg), str(GENUINE), env=ENV)
+    config = config_mod.load(cfg)
+    engine = open_store(config.database_url)
+    _job("alerts")(config, engine)
+    keys = [m["X-Confere-Alert"] for m in smtp_server.messages()]
+    assert "bill:1:new" in keys  # plus what today's calendar rules find (missing bill...)
+    _job("alerts")(config, engine)  # the next tick sends nothing again
+    assert [m["X-Confere-Alert"] for m in smtp_server.messages()] == keys
+
+
+def test_alert_job_without_the_smtp_password_logs_and_goes_on(tmp_path, smtp_server,
+                                                               monkeypatch, caplog):
+    monkeypatch.delenv("CONFERE_TEST_SMTP_PASSWORD", raising=False)
+    cfg = write_config(tmp_path, smtp_server.port)
+    run_cli("ingest", "--config", str(cfg), str(GENUINE), env=ENV)
+    config = config_mod.load(cfg)
+    with caplog.at_level(logging.ERROR, logger="confere.daemon"):
+        _job("alerts")(config, open_store(config.database_url))
+    assert smtp_server.received == []
+    assert "CONFERE_TEST_SMTP_PASSWORD" in caplog.text
+
+
+def test_issuer_job_without_a_certificate_asks_nobody(tmp_path, smtp_server):
+    cfg = write_config(tmp_path, smtp_server.port)
+    run_cli("ingest", "--config", str(cfg), str(GENUINE), env=ENV)
+    config = config_mod.load(cfg)
+    _job("issuers")(config, open_store(config.database_url))  # no network: only skipped checks
+    out = run_cli("show", "1", "--json", "--config", str(cfg), env=ENV).stdout
+    assert '"authenticity.issnet", "outcome": "skipped"' in out
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
