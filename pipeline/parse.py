@@ -23,6 +23,8 @@ from parsers.boleto_pdf import looks_like_boleto
 from parsers.nfse_pdf import looks_like_nfse
 from parsers.pdf import open_pdf, page_texts
 
+from .tnef import expand_winmail
+
 _CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive",
                 "html": "HTML", "text": "plain text", "other": "unrecognised binary data"}
 _DEFECT_WORDS = {
@@ -104,8 +106,11 @@ def _xml(att: Attachment) -> ParsedDocument:
 
 
 def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> ParsedMessage:
-    """Parse everything in a message; a bad attachment becomes a problem, never an exception."""
-    email = parse_email(raw)
+    """Parse everything in a message; a bad attachment becomes a problem, never an exception.
+
+    A winmail.dat is unpacked first (here, inside the sandbox: TNEF is untrusted input too).
+    """
+    email = parse_email(expand_winmail(raw) or raw)
     problems = []
     if email.fatal_defects:
         problems.append("broken MIME structure: " + "; ".join(_defect_words(email.fatal_defects)))

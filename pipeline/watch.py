@@ -20,7 +20,6 @@ from .leases import Leases, new_owner
 from .mailstate import FolderReport, FolderState, LeaseLost
 from .sandbox import Sandbox
 from .sources import Source, make_source
-from .tnef import expand_winmail
 
 log = logging.getLogger("confere.watch")
 
@@ -137,8 +136,7 @@ class Watcher:
         return results
 
     def _bytes(self, row: Message) -> bytes:
-        raw = self.blobs.get(row.sha256)
-        return expand_winmail(raw) or raw
+        return self.blobs.get(row.sha256)
 
 
 def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:

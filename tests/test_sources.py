@@ -190,3 +190,27 @@ def test_local_source_keys_are_stable(tmp_path):
     cfg = _config(tmp_path, [{"name": "local", "path": str(box)}])
     src = LocalSource(cfg.settings.mailboxes[0], tmp_path)
     assert [k for k, _ in src.messages()] == [str(box / "genuine-01-abrasf-bare.eml")]
+
+
+def test_a_real_bill_inside_winmail_dat_is_judged_through_ingest(tmp_path, demo_config):
+    from email import message_from_bytes as parse_bytes
+
+    from conftest import FIXTURES, cases, json_lines, run_cli
+
+    original = parse_bytes((FIXTURES / cases("genuine")[0]["file"]).read_bytes())
+    files = [(p.get_filename(), p.get_payload(decode=True)) for p in original.walk()
+             if p.get_filename()]
+    msg = MIMEMultipart()
+    for header in ("From", "To", "Subject", "Date", "Message-ID"):
+        msg[header] = original[header]
+    body = next(p for p in original.walk() if p.get_content_type() == "text/plain")
+    msg.attach(MIMEText(body.get_payload(decode=True).decode("utf-8"), "plain", "utf-8"))
+    dat = MIMEApplication(_tnef(files), "ms-tnef")
+    dat.add_header("Content-Disposition", "attachment", filename="winmail.dat")
+    msg.attach(dat)
+    path = tmp_path / "outlook.eml"
+    path.write_bytes(msg.as_bytes())
+    line = json_lines(run_cli("ingest", "--json", "--config", str(demo_config),
+                              str(path)).stdout)[0]
+    assert line["status"] == "invoice", line["reason"]
+    assert line["invoice"]["verdict"] == "ok"
