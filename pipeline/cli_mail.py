@@ -8,6 +8,11 @@ import sys
 
 import click
 from rich.table import Table
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from storage import Message
+from storage.alert_models import Alert
 
 from .cli import App, config_option, main, out_console
 from .leases import sqlite_daemon_lock
@@ -100,4 +105,12 @@ def status(config_path: str | None, as_json: bool) -> None:
         backlog = str(r["backlog"]) + (f" ({r['stuck']} stuck)" if r["stuck"] else "")
         table.add_row(r["mailbox"], r["folder"] or "-", poll_at, cursor, str(r["stored"]),
                       backlog, (r["last_error"] or "")[:80])
-    out_console().print(table)
+    console = out_console()
+    console.print(table)
+    with Session(app.engine()) as s:
+        alerts = dict(s.exec(select(Alert.status, func.count()).group_by(Alert.status)).all())
+        quarantined = s.exec(select(func.count()).select_from(Message)
+                             .where(Message.status == "quarantined")).one()
+    console.print(f"alerts: {alerts.get('pending', 0)} pending, {alerts.get('failed', 0)} failed"
+                  f" (`confere alerts list`); messages in quarantine: {quarantined}",
+                  highlight=False, markup=False)

@@ -197,3 +197,9 @@ def test_a_message_left_pending_by_a_crash_is_judged_on_the_next_run(tmp_path, d
     line = json_lines(run_cli("ingest", "--json", "--config", str(demo_config),
                               str(genuine)).stdout)[0]
     assert line["status"] == "invoice" and line["invoice"]["verdict"] == "ok"
+
+
+def test_status_counts_the_quarantine(ingested):
+    cfg, _lines = ingested
+    out = run_cli("status", "--config", str(cfg)).stdout
+    assert f"messages in quarantine: {len(cases('hostile'))}" in out
