@@ -139,8 +139,42 @@ def _retry_at(now: datetime, attempts: int, a: AuthenticityConfig) -> datetime:
     return now + min(wait, MAX_RECHECK)
 
 
+def _ask_safely(source: str, inv: Invoice, config: Config) -> tuple[Check, _Asked]:
+    """One look-up whose every failure becomes an `unknown` check saying why."""
+    a = config.settings.authenticity
+    name, link = CHECK_NAMES[source], link_for(inv, source, a)
+    by_hand = f"; check by hand: {link}" if link else ""
+    asked = _Asked(Check(name, "unknown", ""), None)
+    try:
+        asked = _ask(source, inv, config)
+        check = asked.check
+    except CertificateError as exc:
+        check = Check(name, "unknown", f"our client certificate: {exc}{by_hand}")
+    except IssuerUnavailable as exc:
+        check = Check(name, "unknown", f"{LABELS[source]} did not answer after "
+                      f"{a.retries} attempt(s): {exc}; asked again later{by_hand}")
+    except IssuerError as exc:
+        check = Check(name, "unknown", f"{exc}{by_hand}")
+    except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as exc:
+        check = Check(name, "unknown", f"{LABELS[source]} could not be asked "
+                      f"({type(exc).__name__}: {exc}){by_hand}")
+    return check, asked
+
+
+def prefetch_issuer(inv: Invoice, config: Config) -> tuple[Check, _Asked] | None:
+    """Ask the issuer before the caller's write transaction, so no lock is held on the wire.
+
+    None when nothing is to be asked (no certificate, or a note no issuer knows).
+    """
+    source = source_for(inv, config)
+    if source is None or not config.settings.authenticity.pkcs12:
+        return None
+    return _ask_safely(source, inv, config)
+
+
 def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool = False,
-                 now: datetime | None = None) -> Check | None:
+                 now: datetime | None = None,
+                 prefetched: tuple[Check, _Asked] | None = None) -> Check | None:
     """The authenticity.* check of one invoice, asking the issuer only when needed."""
     source = source_for(inv, config)
     if source is None:
@@ -160,21 +194,10 @@ def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool 
                 row.outcome == "unknown" and row.next_attempt_at and row.next_attempt_at > now)):
         return Check(name, row.outcome, row.detail)  # type: ignore[arg-type]
     else:
-        asked = _Asked(Check(name, "unknown", ""), None)
-        try:
-            asked = _ask(source, inv, config)
-            check, row.host = asked.check, asked.host
+        check, asked = prefetched or _ask_safely(source, inv, config)
+        if asked.host is not None:
+            row.host = asked.host
             row.differences = json.dumps(asked.differences, ensure_ascii=False)
-        except CertificateError as exc:
-            check = Check(name, "unknown", f"our client certificate: {exc}{by_hand}")
-        except IssuerUnavailable as exc:
-            check = Check(name, "unknown", f"{LABELS[source]} did not answer after "
-                          f"{a.retries} attempt(s): {exc}; asked again later{by_hand}")
-        except IssuerError as exc:
-            check = Check(name, "unknown", f"{exc}{by_hand}")
-        except (httpx.HTTPError, ssl.SSLError, OSError, ValueError) as exc:
-            check = Check(name, "unknown", f"{LABELS[source]} could not be asked "
-                          f"({type(exc).__name__}: {exc}){by_hand}")
         if asked.xml:
             row.issuer_sha256 = BlobStore(config.blob_dir).put(asked.xml)
     # attempts counts unanswered tries in a row: it sets the wait before the next one.
@@ -218,10 +241,15 @@ def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config:
 
 def verify_authenticity(session: Session, invoice: Invoice, m: ParsedMessage | None,
                         config: Config, *, force: bool = False, now: datetime | None = None,
-                        dnsfunc: DnsFunc | None = None) -> list[Check]:
-    """Judge the email's authentication and ask the issuer; record both. The caller commits."""
+                        dnsfunc: DnsFunc | None = None,
+                        prefetched: tuple[Check, _Asked] | None = None) -> list[Check]:
+    """Judge the email's authentication and ask the issuer; record both. The caller commits.
+
+    prefetched: the issuer's answer asked before the caller's transaction (prefetch_issuer).
+    """
     checks = [email_check(session, invoice, m, config, dnsfunc)]
-    issuer = issuer_check(session, invoice, config, force=force, now=now)
+    issuer = issuer_check(session, invoice, config, force=force, now=now,
+                          prefetched=prefetched)
     if issuer is not None:
         checks.append(issuer)
     record_checks(session, invoice, checks)

@@ -14,7 +14,7 @@ from parsers import BodyFields, extract_body_fields
 from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
 
 from .alerts import enqueue_bill_alerts
-from .authenticity import verify_authenticity
+from .authenticity import prefetch_issuer, verify_authenticity
 from .checks import Check, verdict
 from .config import Config
 from .parse import ParsedMessage
@@ -154,22 +154,28 @@ class Ingestor:
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
             m = outcome
-            _fill_headers(row, m)
             if m.problems:
+                _fill_headers(row, m)
                 self._store_documents(s, row, m)
                 return self._close(s, row, "quarantined", "; ".join(m.problems))
             vendor = identify_vendor(m, self.config.vendors.values())
             if vendor is None:
+                _fill_headers(row, m)
                 return self._close(s, row, "ignored", "not from a configured vendor "
                                    f"(sender {m.effective.from_address or 'unknown'})")
             if not any(d.role in BILL_ROLES for d in m.documents):
+                _fill_headers(row, m)
                 return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
                                    "(no boleto, no NFS-e)")
-            self._store_documents(s, row, m)
+            # Reads and the issuer's answer first, writes after: no write lock is held while
+            # the issuer's web service is asked (SQLite has one writer at a time).
             fields = find_fields(m, vendor)
             checks = offline_checks(m, fields, self._context(s, vendor))
             invoice = _invoice(row, m, vendor, fields, checks)
             dup = _existing_invoice(s, invoice)
+            issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
+            _fill_headers(row, m)
+            self._store_documents(s, row, m)
             if dup is not None:
                 return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
                                    f"{invoice.provider_cnpj} is already stored as invoice "
@@ -182,7 +188,7 @@ class Ingestor:
             record_checks(s, invoice, checks)
             # Later stages judge the new bill here, each through record_checks, one line each:
             # issuer look-ups (authenticity.*), then reconciliation (reconcile.*).
-            verify_authenticity(s, invoice, m, self.config)
+            verify_authenticity(s, invoice, m, self.config, prefetched=issuer_answer)
             reconcile_invoice(s, invoice, self.config)
             enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
