@@ -15,6 +15,10 @@ from .xmlsafe import child, descendants, local, parse_xml, text
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 NACIONAL_NS = "http://www.sped.fazenda.gov.br/nfse"
 ZERO = Decimal("0.00")
+MAX_AMOUNT = Decimal(10) ** 12  # a trillion reais: past this, a value is hostile, not a bill
+# Identifiers longer than these are refused (the store's columns hold no more).
+MAX_LEN = {"number": 32, "verification_code": 64, "service_item": 32, "municipality_code": 16,
+           "provider_municipal_registration": 32}
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,12 @@ def money(value: str | None, field: str) -> Decimal:
     if "," in v and "." not in v:
         v = v.replace(",", ".")
     try:
-        return Decimal(v).quantize(Decimal("0.01"))
+        amount = Decimal(v)
     except InvalidOperation as exc:
         raise ParseError(f"{field}: {value!r} is not an amount") from exc
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
+        raise ParseError(f"{field}: {value!r} is not a plausible amount")
+    return amount.quantize(Decimal("0.01"))
 
 
 def _datetime(value: str | None) -> datetime | None:
@@ -82,10 +89,23 @@ def _cnpj(el: etree._Element | None, path: str) -> str | None:
     return normalize(value) if value else None
 
 
+def _bounded(note: Nfse) -> Nfse:
+    """Refuse identifiers longer than any real note has (and than the store keeps)."""
+    for name, limit in MAX_LEN.items():
+        value = getattr(note, name)
+        if value is not None and len(value) > limit:
+            raise ParseError(f"{name} is {len(value)} characters long (at most {limit})")
+    for name in ("provider_cnpj", "taker_cnpj"):
+        value = getattr(note, name)
+        if value is not None and len(value) > 14:
+            raise ParseError(f"{name} {value[:20]!r}... is not a CNPJ or CPF")
+    return note
+
+
 def parse_nfse_all(data: bytes) -> tuple[Nfse, ...]:
     """Every NFS-e in the document (a SOAP answer can hold a list)."""
     root = parse_xml(data)
-    return _from_tree(root, depth=0)
+    return tuple(_bounded(n) for n in _from_tree(root, depth=0))
 
 
 def parse_nfse(data: bytes) -> Nfse:

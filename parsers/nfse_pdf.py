@@ -49,9 +49,12 @@ def br_money(value: str) -> Decimal:
     if "," in v:
         v = v.replace(".", "").replace(",", ".")
     try:
-        return Decimal(v).quantize(Decimal("0.01"))
+        amount = Decimal(v).quantize(Decimal("0.01"))
     except InvalidOperation as exc:
         raise ParseError(f"{value!r} is not an amount") from exc
+    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
+        raise ParseError(f"{value!r} is not a plausible amount")
+    return amount
 
 
 def looks_like_nfse(text: str) -> bool:

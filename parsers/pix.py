@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -92,6 +93,10 @@ def parse(payload: str) -> PixCode:
             txid = None
     amount = None
     if "54" in fields:
+        # EMV: up to 13 characters, digits with at most two decimals. Never rounded: a
+        # '123.454' must not pass for the boleto's 123.45.
+        if not re.fullmatch(r"\d{1,10}(\.\d{1,2})?", fields["54"]):
+            raise ParseError(f"field 54 (amount) is not an amount: {fields['54']!r}")
         try:
             amount = Decimal(fields["54"]).quantize(Decimal("0.01"))
         except InvalidOperation as exc:

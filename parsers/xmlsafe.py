@@ -13,8 +13,14 @@ _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def _as_utf8_for_scan(data: bytes) -> bytes:
+    """The bytes as UTF-8 for the DTD scan, whatever wide encoding they are in (BOM or not)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
+    head = data[:64]
+    for enc, marker in (("utf-32-le", b"<\x00\x00\x00"), ("utf-32-be", b"\x00\x00\x00<"),
+                        ("utf-16-le", b"<\x00"), ("utf-16-be", b"\x00<")):
+        if marker in head:
+            return data.decode(enc, errors="replace").encode("utf-8", errors="replace")
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from .verdicts import record_checks
 from .verify import BillContext, offline_checks
 
 BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
+log = logging.getLogger("confere.ingest")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,22 @@ class Ingestor:
             yield (key, msg), result
 
     def finish(self, msg: Message, outcome: Outcome) -> Result:
-        """Decide the message's status and write everything in one transaction."""
+        """Decide the message's status and write everything in one transaction.
+
+        Whatever goes wrong while judging (a bug, a value the store refuses), the message ends
+        quarantined with the reason and its raw bytes kept, and the rest of the batch goes on.
+        """
+        try:
+            return self._finish(msg, outcome)
+        except Exception as exc:
+            log.exception("message #%s could not be judged", msg.id)
+            with Session(self.engine, expire_on_commit=False) as s:
+                row = s.get(Message, msg.id)
+                assert row is not None
+                return self._close(s, row, "quarantined", "could not be judged "
+                                   f"({type(exc).__name__}: {exc}); the raw message is kept")
+
+    def _finish(self, msg: Message, outcome: Outcome) -> Result:
         with Session(self.engine, expire_on_commit=False) as s:
             row = s.get(Message, msg.id)
             assert row is not None

@@ -127,9 +127,10 @@ class Watcher:
             self.stop.set()
         except Exception as exc:  # database trouble: the claims are retried after a pause
             log.exception("processing failed")
-            for mid in left:
-                self.leases.message_done(mid, error=f"{type(exc).__name__}: {exc}")
-            left = set()
+            if left:  # only the message in hand is charged; the ones behind it go back as they were
+                current = min(left)  # process_many yields in id order
+                self.leases.message_done(current, error=f"{type(exc).__name__}: {exc}")
+                left.discard(current)
         finally:
             gen.close()
         self.leases.release_messages(left)

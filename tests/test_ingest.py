@@ -203,3 +203,25 @@ def test_status_counts_the_quarantine(ingested):
     cfg, _lines = ingested
     out = run_cli("status", "--config", str(cfg)).stdout
     assert f"messages in quarantine: {len(cases('hostile'))}" in out
+
+
+def test_a_hostile_amount_is_quarantined_and_the_batch_goes_on(tmp_path, demo_config):
+    from email import message_from_bytes
+
+    genuine = FIXTURES / cases("genuine")[0]["file"]
+    msg = message_from_bytes(genuine.read_bytes())
+    for part in msg.walk():
+        if (part.get_filename() or "").endswith(".xml"):
+            xml = part.get_payload(decode=True).replace(
+                b"<ValorDeducoes>", b"<ValorDeducoes>99999999999999999999", 1)
+            part.set_payload(xml)
+            del part["Content-Transfer-Encoding"]
+            part["Content-Transfer-Encoding"] = "8bit"
+    del msg["Message-ID"]
+    msg["Message-ID"] = "<poison@serpro.gov.br>"
+    poison = tmp_path / "poison.eml"
+    poison.write_bytes(msg.as_bytes())
+    lines = json_lines(run_cli("ingest", "--json", "--config", str(demo_config), str(poison),
+                               str(genuine)).stdout)
+    assert lines[0]["status"] == "quarantined" and "ValorDeducoes" in lines[0]["reason"]
+    assert lines[1]["status"] == "invoice"
