@@ -46,6 +46,11 @@ class Nfse:
     service_item: str | None
     municipality_code: str | None
     signature_count: int
+    # Ids of the elements whose values are read here: a signature must cover one of them.
+    signed_ids: tuple[str, ...] = ()
+    # ABRASF: the net amount worked out from the signed declaration (ValorLiquidoNfse lies
+    # outside the provider's signature); None where the layout signs the net itself.
+    net_from_signed: Decimal | None = None
 
 
 def money(value: str | None, field: str) -> Decimal:
@@ -131,7 +136,17 @@ def _from_tree(root: etree._Element, depth: int) -> tuple[Nfse, ...]:
                      "expected CompNfse (ABRASF 2.04) or NFSe (national layout)")
 
 
+def _single(root: etree._Element, names: tuple[str, ...]) -> None:
+    """Refuse a note with two of an element: the shape of an XML signature-wrapping attack."""
+    for name in names:
+        found = descendants(root, name)
+        if len(found) > 1:
+            raise ParseError(f"the note holds {len(found)} <{name}> elements, one is allowed "
+                             "(a second copy is how signed values are forged)")
+
+
 def _abrasf(comp: etree._Element) -> Nfse:
+    _single(comp, ("InfNfse", "InfDeclaracaoPrestacaoServico"))
     inf = child(comp, "Nfse/InfNfse")
     if inf is None:
         raise ParseError("ABRASF CompNfse without Nfse/InfNfse")
@@ -148,8 +163,10 @@ def _abrasf(comp: etree._Element) -> Nfse:
     net_text = text(inf, "ValoresNfse/ValorLiquidoNfse")
     withheld = text(d, "Servico/IssRetido") == "1"
     iss_amount = money(iss, "ValorIss")
-    net = money(net_text, "ValorLiquidoNfse") if net_text else (
-        services - retentions - (iss_amount if withheld else ZERO))
+    discounts = sum((money(text(valores, f), f) for f in ("DescontoIncondicionado",
+                                                          "DescontoCondicionado")), ZERO)
+    net_from_signed = services - retentions - discounts - (iss_amount if withheld else ZERO)
+    net = money(net_text, "ValorLiquidoNfse") if net_text else net_from_signed
     return Nfse(
         layout="abrasf-2.04",
         number=number,
@@ -175,10 +192,13 @@ def _abrasf(comp: etree._Element) -> Nfse:
         municipality_code=text(d, "Servico/MunicipioIncidencia")
         or text(d, "Servico/CodigoMunicipio"),
         signature_count=len(descendants(comp, "Signature")),
+        signed_ids=tuple(i for i in (d.get("Id") if d is not None else None, inf.get("Id")) if i),
+        net_from_signed=net_from_signed,
     )
 
 
 def _nacional(root: etree._Element) -> Nfse:
+    _single(root, ("infNFSe", "infDPS"))
     inf = child(root, "infNFSe")
     if inf is None:
         raise ParseError("national NFSe without infNFSe")
@@ -215,4 +235,5 @@ def _nacional(root: etree._Element) -> Nfse:
         service_item=text(dps, "serv/cServ/cTribNac"),
         municipality_code=text(inf, "cLocIncid") or text(dps, "cLocEmi"),
         signature_count=len(descendants(root, "Signature")),
+        signed_ids=tuple(i for i in (ident, dps.get("Id") if dps is not None else None) if i),
     )

@@ -23,6 +23,7 @@ from parsers.boleto_pdf import looks_like_boleto
 from parsers.nfse_pdf import looks_like_nfse
 from parsers.pdf import open_pdf, page_texts
 
+from .signature import SignatureResult, verify_signatures
 from .tnef import expand_winmail
 
 _CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive",
@@ -51,6 +52,8 @@ class ParsedDocument:
     nfse_pdf: NfsePdf | None = None
     boleto: BoletoDocument | None = None
     note: str | None = None
+    # XMLDSig results, verified here in the sandbox (signatures are untrusted input too).
+    signatures: tuple[SignatureResult, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def _xml(att: Attachment) -> ParsedDocument:
         if str(exc).startswith("no NFS-e found"):
             return ParsedDocument(att, "other", note=str(exc))
         raise
-    return ParsedDocument(att, "nfse_xml", nfse=notes[0])
+    return ParsedDocument(att, "nfse_xml", nfse=notes[0], signatures=verify_signatures(att.data))
 
 
 def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> ParsedMessage:

@@ -17,6 +17,7 @@ from parsers.errors import ParseError
 from parsers.xmlsafe import local, parse_xml
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
+MAX_SIGNATURES = 8
 ICP_BRASIL_CNPJ_OID = x509.ObjectIdentifier("2.16.76.1.3.3")
 # NFS-e issuers still sign with RSA-SHA1: allow it explicitly, as xmlsec1 does; nothing else
 # (no HMAC, no DSA/ECDSA) is accepted. Inclusive and exclusive c14n are signxml's defaults.
@@ -178,4 +179,7 @@ def verify_signatures(data: bytes) -> tuple[SignatureResult, ...]:
     except ParseError:
         return ()
     sigs = [el for el in root.iter() if isinstance(el.tag, str) and el.tag == f"{{{DS}}}Signature"]
+    if len(sigs) > MAX_SIGNATURES:  # real notes carry one or two; each costs a verification
+        return (SignatureResult("", False, f"{len(sigs)} signatures in one note (at most "
+                                f"{MAX_SIGNATURES} are read)", None, None, None, None),)
     return tuple(_verify_one(sig) for sig in sigs)

@@ -121,14 +121,25 @@ def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     doc = m.first("nfse_xml")
     if doc is None:
         return Check(name, "skipped", "no NFS-e XML attached")
-    results = verify_signatures(doc.attachment.data)
+    results = doc.signatures if doc.signatures is not None else verify_signatures(
+        doc.attachment.data)
     if not results:
         return Check(name, "unknown", "the NFS-e XML is not signed")
     bad = [r for r in results if not r.valid]
     if bad:
         return Check(name, "fail", "; ".join(
             f"signature over {r.reference or 'the document'} does not hold: {r.how}" for r in bad))
-    provider = doc.nfse.provider_cnpj if doc.nfse else None
+    nfse = doc.nfse
+    covered = {r.reference.lstrip("#") for r in results}
+    if nfse is not None and not covered & set(nfse.signed_ids):
+        return Check(name, "fail", "the signatures hold but cover none of the elements the "
+                     f"note's values were read from ({', '.join(nfse.signed_ids) or 'no Id'})")
+    if nfse is not None and nfse.net_from_signed is not None and \
+            abs(nfse.net_amount - nfse.net_from_signed) > Decimal("0.01"):
+        return Check(name, "fail", f"ValorLiquidoNfse {nfse.net_amount} lies outside the "
+                     "provider's signature and does not follow from the signed values "
+                     f"({nfse.net_from_signed})")
+    provider = nfse.provider_cnpj if nfse else None
     signers = [r for r in results if r.signer_cnpj]
     if provider and not any(cnpj_rules.same_company(r.signer_cnpj or "", provider)
                             for r in signers):
