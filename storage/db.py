@@ -34,7 +34,9 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     """An Alembic config pointing at the bundled migrations."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # ConfigParser interpolates '%': a password with '%40' in its URL must be written '%%40'.
+    url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
 

@@ -114,3 +114,11 @@ def test_migrations_match_the_models_and_downgrade_cleanly(engine):
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "base")
         assert inspect(engine).get_table_names() == ["alembic_version"]
+
+
+def test_a_percent_escaped_password_does_not_break_the_migration_config():
+    from storage.db import alembic_config, make_engine
+
+    engine = make_engine("postgresql+psycopg://confere:p%40ss@127.0.0.1:1/confere")
+    assert alembic_config(engine).get_main_option("sqlalchemy.url").endswith(
+        "confere:p%40ss@127.0.0.1:1/confere")
