@@ -107,6 +107,18 @@ class ContractConfig(_Strict):
     metric_bands: list[MetricBandConfig] = Field(default_factory=list)
     metric_year_offset: int = Field(default=1, ge=0, description="bill year - declared year")
 
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str) -> str:
+        """'261.074' and '261074' are one contract: numbers are kept as their digits, as the
+        body parser reads them, when they are digits and punctuation only."""
+        value = value.strip()
+        if not value:
+            raise ValueError("a contract number is required")
+        if re.fullmatch(r"[0-9][0-9./ -]*", value):
+            return re.sub(r"\D", "", value)
+        return value
+
     @field_validator("contratantes", "companies")
     @classmethod
     def _cnpjs(cls, values: list[str]) -> list[str]:

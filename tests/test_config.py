@@ -67,3 +67,9 @@ def test_cli_reports_a_config_error_on_stderr(tmp_path):
     proc = run_cli("invoices", "--config", str(path), check=False)
     assert proc.returncode == 2
     assert "company.cnpjs" in proc.stderr and proc.stdout == ""
+
+
+def test_contract_numbers_with_punctuation_are_the_body_digits(tmp_path):
+    cfg = config.from_dict({"contracts": [{"vendor": "serpro", "number": "261.074"}]}, tmp_path)
+    assert cfg.settings.contracts[0].number == "261074"
+    assert [c.number for c in cfg.contracts_for("serpro")] == ["261074"]
