@@ -194,6 +194,14 @@ class Ingestor:
             _fill_headers(row, m)
             self._store_documents(s, row, m)
             if dup is not None:
+                changed = _differs_from_stored(s, dup, invoice, m)
+                if changed:
+                    failed = [c.name for c in checks if c.outcome == "fail"]
+                    return self._close(
+                        s, row, "quarantined",
+                        f"same NFS-e {invoice.nfse_number} as invoice #{dup.id} but {changed}: "
+                        "possibly a forged re-send, do not pay from this email"
+                        + (f" (its own checks failed: {', '.join(failed)})" if failed else ""))
                 return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
                                    f"{invoice.provider_cnpj} is already stored as invoice "
                                    f"#{dup.id}", invoice_id=dup.id)
@@ -264,6 +272,23 @@ def _existing_invoice(s: Session, inv: Invoice) -> Invoice | None:
         return None
     return s.exec(select(Invoice).where(Invoice.provider_cnpj == inv.provider_cnpj,
                                         Invoice.nfse_number == inv.nfse_number)).first()
+
+
+def _differs_from_stored(s: Session, stored: Invoice, new: Invoice,
+                         m: ParsedMessage) -> str | None:
+    """What a re-sent bill changes against the stored one (boleto, Pix, amount), in words."""
+    old = s.exec(select(BoletoRow).where(BoletoRow.invoice_id == stored.id)).first()
+    fresh = _boleto_row(stored.id, m)
+    if (old is None) != (fresh is None):
+        return "a boleto was added or removed"
+    if old is not None and fresh is not None:
+        if old.barcode != fresh.barcode:
+            return f"a different boleto (barcode {fresh.barcode}, stored {old.barcode})"
+        if old.pix_payload != fresh.pix_payload:
+            return "a different Pix QR code"
+    if stored.net_cents != new.net_cents or stored.services_cents != new.services_cents:
+        return "different NFS-e amounts"
+    return None
 
 
 def _invoice(row: Message, m: ParsedMessage, vendor: VendorProfile, fields: BodyFields,

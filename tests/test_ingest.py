@@ -225,3 +225,25 @@ def test_a_hostile_amount_is_quarantined_and_the_batch_goes_on(tmp_path, demo_co
                                str(genuine)).stdout)
     assert lines[0]["status"] == "quarantined" and "ValorDeducoes" in lines[0]["reason"]
     assert lines[1]["status"] == "invoice"
+
+
+def test_a_stored_bill_resent_with_another_boleto_is_quarantined_not_a_duplicate(demo_config):
+    from email import message_from_bytes
+
+    genuine = FIXTURES / cases("genuine")[0]["file"]
+    other = FIXTURES / next(c for c in cases("tampered") if c["case"] == "tampered-bank")["file"]
+    forged = message_from_bytes(genuine.read_bytes())
+    other_boleto = next(p for p in message_from_bytes(other.read_bytes()).walk()
+                        if (p.get_filename() or "").startswith("boleto"))
+    for part in forged.walk():
+        if (part.get_filename() or "").startswith("boleto"):
+            part.set_payload(other_boleto.get_payload())
+    del forged["Message-ID"]
+    forged["Message-ID"] = "<resent-with-new-boleto@serpro.gov.br>"
+    path = demo_config.parent / "forged.eml"
+    path.write_bytes(forged.as_bytes())
+    lines = json_lines(run_cli("ingest", "--json", "--config", str(demo_config), str(genuine),
+                               str(path)).stdout)
+    assert lines[0]["status"] == "invoice" and lines[0]["invoice"]["verdict"] == "ok"
+    assert lines[1]["status"] == "quarantined"
+    assert "different boleto" in lines[1]["reason"] and "do not pay" in lines[1]["reason"]
