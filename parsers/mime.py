@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
 import hashlib
+import quopri
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import InvalidBase64PaddingDefect
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -173,6 +177,19 @@ def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
     if part.get_content_type() == "message/rfc822":
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else payload
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if cte in ("base64", "quoted-printable"):
+            # Some clients encode an attached message (RFC 2046 says they should not): the
+            # library then reads the encoded text as if it were the message. Decode it first.
+            encoded = inner.as_bytes() if isinstance(inner, Message) else str(inner).encode()
+            try:
+                decoded = (base64.b64decode(encoded) if cte == "base64"
+                           else quopri.decodestring(encoded))
+            except (binascii.Error, ValueError):
+                part.defects.append(InvalidBase64PaddingDefect())  # type: ignore[attr-defined]
+                return []
+            inner_messages.append(email.message_from_bytes(decoded, policy=email.policy.default))
+            return []
         if isinstance(inner, Message):
             inner_messages.append(inner)
             return []

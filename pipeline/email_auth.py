@@ -171,12 +171,21 @@ def verify_dkim(raw: bytes, from_domain: str, dnsfunc: DnsFunc, unsigned: str = 
 
 def check_email(email: Email, raw: bytes | None, settings: EmailAuthSettings | None,
                 forwarded: bool = False, dnsfunc: DnsFunc | None = None) -> Check:
-    """email.authentication for the message as received."""
-    settings = settings or EmailAuthSettings()
+    """email.authentication for the message as received.
+
+    For a forwarded bill this judges the forward itself (it must authenticate as coming from
+    our own domain): the original inside it cannot be authenticated, and a forged "forward"
+    is how an outsider would slip a bill past email.sender_allowed.
+    """
+    check = _check_received(email, raw, settings or EmailAuthSettings(), dnsfunc)
+    if forwarded and check.outcome != "skipped":
+        return Check(NAME, check.outcome, f"the forward from {email.from_address}: {check.detail}")
+    return check
+
+
+def _check_received(email: Email, raw: bytes | None, settings: EmailAuthSettings,
+                    dnsfunc: DnsFunc | None) -> Check:
     from_domain = email.from_domain or ""
-    if forwarded:
-        return Check(NAME, "skipped", "a forwarded bill: the original's authentication "
-                     "cannot be checked (see email.sender_allowed)")
     if settings.trusted_authserv_ids:
         # The receiving server's own header is on top; a forger's are below it.
         for value in email.authentication_results:

@@ -200,3 +200,34 @@ def test_dnsfunc_pinned_first_and_off_means_no_network() -> None:
     assert lookup(b"s1._domainkey.serpro.gov.br.") == b"v=1"
     with pytest.raises(DnsTrouble, match="DNS look-ups are off"):
         lookup(b"s2._domainkey.serpro.gov.br.")
+
+
+@pytest.mark.parametrize(("results", "verdict"), [
+    ("dmarc=fail header.from=example.com.br; spf=fail", "block"),
+    ("dmarc=pass header.from=example.com.br", "ok"),
+])
+def test_a_forward_is_judged_by_its_own_authentication(tmp_path, results, verdict):
+    """A forged "forward" from our own domain is how an outsider would pass the sender check."""
+    from email.message import EmailMessage
+
+    from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, run_cli
+
+    original = (FIXTURES / cases("genuine")[0]["file"]).read_bytes()
+    outer = EmailMessage()
+    outer["Authentication-Results"] = f"mx.example.com.br; {results}"
+    outer["From"] = "financeiro@example.com.br"
+    outer["To"] = "contas@example.com.br"
+    outer["Subject"] = "Fwd: SERPRO - Fatura"
+    outer["Message-ID"] = f"<fwd-{verdict}@example.com.br>"
+    outer.set_content("Segue a fatura do SERPRO.")
+    outer.add_attachment(original, maintype="message", subtype="rfc822")
+    path = tmp_path / "fwd.eml"
+    path.write_bytes(outer.as_bytes())
+    cfg = tmp_path / "confere.toml"
+    cfg.write_text(DEMO_CONFIG.format(db=f"sqlite:///{tmp_path / 'c.db'}", blobs=tmp_path / "b")
+                   + '[authenticity]\ntrusted_authserv_ids = ["mx.example.com.br"]\n')
+    line = json_lines(run_cli("ingest", "--json", "--config", str(cfg), str(path)).stdout)[0]
+    assert line["status"] == "invoice", line["reason"]
+    auth = next(c for c in line["invoice"]["checks"] if c["name"] == "email.authentication")
+    assert "the forward from financeiro@example.com.br" in auth["detail"]
+    assert line["invoice"]["verdict"] == verdict, auth
