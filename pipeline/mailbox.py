@@ -222,7 +222,11 @@ class ImapSource:
                 if u not in meta:
                     continue  # expunged meanwhile
                 if sizes[u] > self.max_bytes:
-                    report.notes.append(f"UID {u}: {sizes[u]:,} bytes, over the limit; skipped")
+                    # Left on the server untouched (no post-action), and said where people look.
+                    note = (f"{state.mailbox}/{state.folder} UID {u}: {sizes[u]:,} bytes, over "
+                            f"limits.max_message_bytes; left unread on the server")
+                    report.notes.append(note)
+                    log.warning(note)
                 elif self.selector.wants(meta[u].get(b"ENVELOPE"), meta[u].get(b"BODYSTRUCTURE")):
                     wanted.append(u)
             done: list[int] = []
