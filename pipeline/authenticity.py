@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from parsers import Email, ParseError, parse_email
+from parsers import ParseError, parse_email
 from storage import BlobStore, Invoice, Message, from_cents, utcnow
 from storage.verification_models import Verification
 
@@ -31,7 +31,7 @@ from .issuers.http import (
 from .issuers.issnet import IssnetClient, Query
 from .issuers.links import issnet_link, sefin_link
 from .issuers.sefin import SefinClient
-from .parse import ParsedMessage
+from .parse import ParsedMessage, carrier
 from .verdicts import record_checks
 
 CHECK_NAMES = {"issnet": "authenticity.issnet", "sefin": "authenticity.sefin"}
@@ -208,12 +208,6 @@ def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool 
     return check
 
 
-def _forwarded(email: Email) -> bool:
-    if any(a.kind in ("pdf", "xml") for a in email.attachments):
-        return False
-    return any(any(a.kind in ("pdf", "xml") for a in f.attachments) for f in email.forwarded)
-
-
 def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config: Config,
                 dnsfunc: DnsFunc | None = None) -> Check:
     """email.authentication with the configured trust, on the raw message when DKIM is on."""
@@ -233,7 +227,7 @@ def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config:
             email = parse_email(raw)
         except ParseError as exc:
             return Check("email.authentication", "unknown", f"the stored message: {exc}")
-        forwarded = _forwarded(email)
+        forwarded = carrier(email)[1]
     else:
         return Check("email.authentication", "unknown", "the raw message is not in the store")
     return check_email(email, raw, settings, forwarded=forwarded, dnsfunc=dnsfunc)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import date
 from email.header import decode_header, make_header
 from typing import Any
 
+from parsers.body import fold
+
 from .profiles import VendorProfile
 
 MAX_UIDS = 500  # UIDs per FETCH command
 ATTACHMENT_SUFFIXES = (".pdf", ".xml", ".dat")
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, spaces collapsed: 'Competência' -> 'competencia'."""
-    nfkd = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(c for c in nfkd if not unicodedata.combining(c)).lower().split())
 
 
 def decode_subject(raw: bytes | str | None) -> str:

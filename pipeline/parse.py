@@ -71,7 +71,7 @@ class ParsedMessage:
         return next((d for d in self.documents if d.role == role), None)
 
 
-def _carrier(email: Email) -> tuple[Email, bool]:
+def carrier(email: Email) -> tuple[Email, bool]:
     """The email that carries the bill: itself, or a forwarded original holding the documents."""
     if any(a.kind in ("pdf", "xml") for a in email.attachments):
         return email, False
@@ -117,7 +117,7 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
     problems = []
     if email.fatal_defects:
         problems.append("broken MIME structure: " + "; ".join(_defect_words(email.fatal_defects)))
-    effective, forwarded = _carrier(email)
+    effective, forwarded = carrier(email)
     reference = effective.date.date() if effective.date else None
     documents: list[ParsedDocument] = []
     for att in effective.attachments:
