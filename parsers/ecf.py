@@ -153,7 +153,11 @@ def parse_ecf(data: bytes) -> EcfFile:
     if not gross_rows:
         raise EcfError(f"no gross revenue (account {GROSS}) in L300 / P150 / U150")
     annual = any(a.period == "A00" for a in gross_rows)
-    periods = ("A00",) if annual else tuple(sorted({a.period for a in gross_rows}))
+    # DOMAIN 8: the annual A00 block, else the four quarters (never monthly or other rows).
+    periods = ("A00",) if annual else tuple(sorted(
+        {a.period for a in gross_rows if a.period in ("T01", "T02", "T03", "T04")}))
+    if not periods:
+        raise EcfError(f"gross revenue (account {GROSS}) has no A00 nor T01-T04 period")
     chosen = [a for a in accounts if a.period in periods]
 
     def total(code: str) -> Decimal:

@@ -82,8 +82,8 @@ def judge_auth_results(ar: AuthResults, from_domain: str) -> Check:
     if any(r == "pass" for r, _p in ar.of("dmarc")):
         return Check(NAME, "pass", f"{where}: DMARC holds for {from_domain}")
     for r, p in ar.of("dkim"):
-        if r == "pass" and aligned(p.get("header.d") or p.get("header.i", "").split("@")[-1]
-                                   or from_domain, from_domain):
+        signer = p.get("header.d") or p.get("header.i", "").split("@")[-1]
+        if r == "pass" and signer and aligned(signer, from_domain):
             return Check(NAME, "pass", f"{where}: DKIM signed by {from_domain}'s domain")
     for r, p in ar.of("spf"):
         mailfrom = p.get("smtp.mailfrom", "").split("@")[-1]

@@ -151,7 +151,8 @@ class Sandbox:
         items = list(inflight)
         inflight.clear()
         for key, raw, old, _started in items:
-            fut = old if old.done() and not old.exception() else self._submit(raw)
+            kept = old.done() and not old.cancelled() and not old.exception()
+            fut = old if kept else self._submit(raw)
             inflight.append((key, raw, fut, time.monotonic()))
 
 
