@@ -12,6 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from storage import Invoice, Message, open_store
@@ -218,6 +219,11 @@ def run() -> None:
         main(standalone_mode=True)
     except ConfereError as exc:
         err.print(f"confere: {exc}", highlight=False)
+        sys.exit(2)
+    except OperationalError as exc:  # the store is down or locked: say so, not a traceback
+        reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+        err.print(f"confere: the database cannot be used: {reason}", highlight=False,
+                  markup=False)
         sys.exit(2)
 
 

@@ -21,6 +21,18 @@ class LeaseLost(ConfereError):
     """Another daemon took this folder over (our lease expired): stop without writing."""
 
 
+class BlobWriteError(ConfereError):
+    """The blob store refused a write (disk full, read-only): not a dropped connection."""
+
+
+def _put(blobs: BlobStore, raw: bytes) -> str:
+    """Keep bytes in the blob store; an OSError here is the disk's, never the IMAP socket's."""
+    try:
+        return blobs.put(raw)
+    except OSError as exc:
+        raise BlobWriteError(f"cannot write to the blob store {blobs.root}: {exc}") from exc
+
+
 @dataclass
 class FolderReport:
     """What one poll of one folder did, in numbers (also what tests spy on)."""
@@ -103,7 +115,7 @@ class FolderState:
         Returns how many were new. Bytes already stored (same sha256) are not stored again; when
         they came from this folder under an old UIDVALIDITY, their row takes the new identity.
         """
-        digests = [(uid, self.blobs.put(raw), len(raw)) for uid, raw in items]
+        digests = [(uid, _put(self.blobs, raw), len(raw)) for uid, raw in items]
         top = max([upto or 0, *(uid for uid, _d, _n in digests)])
         for _attempt in range(3):
             try:
@@ -158,7 +170,7 @@ class FolderState:
 
     def store_local(self, path: str, raw: bytes) -> bool:
         """Keep one message read from a local source; False when its bytes were stored before."""
-        digest = self.blobs.put(raw)
+        digest = _put(self.blobs, raw)
         with Session(self.engine) as s:
             if s.exec(select(Message.id).where(Message.sha256 == digest)).first() is not None:
                 self._update(s)
