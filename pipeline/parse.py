@@ -93,7 +93,12 @@ def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
         return ParsedDocument(att, "boleto_pdf", boleto=boleto)
     if looks_like_nfse(text):
         return ParsedDocument(att, "nfse_pdf", nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
-    return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
+    # No text saying what it is: a scanned boleto still carries its barcode in the image.
+    try:
+        boleto = parse_boleto_pdf(att.data, reference, texts=texts)
+    except ParseError:
+        return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
+    return ParsedDocument(att, "boleto_pdf", boleto=boleto)
 
 
 def _xml(att: Attachment) -> ParsedDocument:

@@ -182,6 +182,11 @@ def check_digits(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     """Every check digit of the printed line (or barcode) holds."""
     name = "boleto.check_digits"
     b = _boleto(m)
+    unread = [d.attachment.label for d in m.documents
+              if d.role == "other" and d.attachment.kind == "pdf"]
+    if b is None and unread:  # a boleto nobody could read must not pass for no boleto
+        return Check(name, "unknown", f"{', '.join(unread)}: a PDF that reads as neither a "
+                     "boleto nor an NFS-e (no text, no barcode): look at it before paying")
     if b is None:
         return Check(name, "skipped", "no boleto attached")
     if b.boleto is None:
