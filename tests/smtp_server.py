@@ -13,6 +13,8 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from conftest import DEMO_CONFIG
+
 USERNAME = "alertas@example.com.br"
 PASSWORD = "s3nha-de-teste"
 
@@ -91,23 +93,11 @@ class SmtpServer:
             self.received.clear()
 
 
-CONFIG = """
-[database]
-url = "sqlite:///{tmp}/confere.db"
-[storage]
-blobs = "{tmp}/blobs"
-[company]
-name = "Contabilidade Exemplo Ltda"
-cnpjs = ["12345678000195"]
-email_domains = ["example.com.br"]
-[vendors.serpro]
-banks = ["001"]
-[[contracts]]
-vendor = "serpro"
-number = "{contract}"
-{contract_extra}
-[limits]
-parse_seconds = 30
+# The demo configuration of conftest, with a contract of the test's choosing and SMTP alerts.
+CONFIG = (DEMO_CONFIG
+          .replace('number = "261074"', 'number = "{contract}"\n{contract_extra}')
+          .replace('"{db}"', '"sqlite:///{tmp}/confere.db"')
+          .replace('"{blobs}"', '"{tmp}/blobs"')) + """\
 [alerts]
 smtp_host = "127.0.0.1"
 smtp_port = {port}
