@@ -53,29 +53,33 @@ def looks_like_boleto(text: str) -> bool:
     return bool(_LINE.search(text) or _ARRECADACAO.search(text))
 
 
-def parse_boleto_pdf(data: bytes, reference: date | None = None,
-                     texts: list[str] | None = None) -> BoletoDocument:
-    """Read a boleto PDF; reference (the email's date) resolves the due-date factor.
-
-    texts, the pages' text when the caller already has it, saves reading it twice.
-    """
+def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocument:
+    """Read a boleto PDF; reference (the email's date) resolves the due-date factor."""
     with open_pdf(data) as doc:
-        texts = texts if texts is not None else page_texts(doc)
-        page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
-        text = texts[page_index] if texts else ""
-        line = find_line(text)
-        page = doc[page_index]
-        try:
-            image = render_gray(page, BARCODE_DPI)
-            reads = _itf_reads(image)
-            qr_source = "image"
-            payloads = [p for img in embedded_images(page) for p in read_qr(img)]
-            if not payloads:
-                qr_source = "render"
-                payloads = _qr_reads(page, image)
-        finally:
-            page.close()
-        valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
+        return read_boleto(doc, reference)
+
+
+def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
+                texts: list[str] | None = None,
+                pages: dict[int, pdfium.PdfPage] | None = None) -> BoletoDocument:
+    """Read a boleto from an open PDF; texts and pages, when the caller has read them already,
+    save reading and loading them twice."""
+    pages = pages if pages is not None else {}
+    texts = texts if texts is not None else page_texts(doc, keep=pages)
+    page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
+    text = texts[page_index] if texts else ""
+    line = find_line(text)
+    page = pages.get(page_index) or doc[page_index]
+    # One render serves both codes: a vector QR makes rendering cost the same at any
+    # resolution, so the QR's 75 dpi image is this one halved, not a second render.
+    image = render_gray(page, BARCODE_DPI)
+    reads = _itf_reads(image)
+    qr_source = "image"
+    payloads = [p for img in embedded_images(page) for p in read_qr(img)]
+    if not payloads:
+        qr_source = "render"
+        payloads = read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2) or read_qr(image)
+    valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
     barcode = valid[0] if valid else None
     parsed = None
     if line:
@@ -120,9 +124,3 @@ def _itf_reads(image: Image.Image) -> list[str]:
         if any(boleto_math.is_valid_barcode(r) for r in reads):
             break
     return reads
-
-
-def _qr_reads(page: pdfium.PdfPage, image: Image.Image) -> list[str]:
-    """QR reads on a 75 dpi render first (QR modules are large, and it is cheap), then on the
-    150 dpi one."""
-    return read_qr(render_gray(page, QR_FAST_DPI), step=2) or read_qr(image)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email
 import email.policy
+import email.utils
 import hashlib
 import quopri
 import re
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.errors import InvalidBase64PaddingDefect
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from lxml import html as lxml_html
 
@@ -145,14 +147,31 @@ def html_to_text(markup: str) -> str:
     return doc.text_content()
 
 
-def _header(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-    except Exception:  # a malformed header must not sink the message
-        return None
-    if value is None:
-        return None
-    return " ".join(str(value).split()) or None
+def header_text(value: str) -> str:
+    """A raw header value as text: RFC 2047 words decoded, raw 8-bit bytes read as UTF-8.
+
+    Tolerant by design: an unknown charset or a broken encoded word never fails the message.
+    """
+    value = value.replace("\r", "").replace("\n", "")  # unfold
+    if any("\udc80" <= ch <= "\udcff" for ch in value):  # raw 8-bit bytes, surrogate-escaped
+        value = decode_text(value.encode("ascii", "surrogateescape"), "utf-8")
+    if "=?" in value:
+        with contextlib.suppress(Exception):  # a malformed header must not sink the message
+            value = str(email.policy.default.header_factory("subject", value))
+    return " ".join(value.split())
+
+
+def _headers(msg: Message) -> dict[str, list[str]]:
+    """Raw header values by lower-case name, in order (compat32 keeps them as sent)."""
+    out: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        out.setdefault(name.lower(), []).append(str(value))
+    return out
+
+
+def _first(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return (header_text(values[0]) or None) if values else None
 
 
 def _filename(part: Message) -> str | None:
@@ -163,9 +182,7 @@ def _filename(part: Message) -> str | None:
     if not name:
         raw = part.get_param("name")
         name = email.utils.collapse_rfc2231_value(raw) if raw else None
-    if name:
-        name = str(email.header.make_header(email.header.decode_header(str(name))))
-    return name.strip() if name else None
+    return (header_text(str(name)) or None) if name else None
 
 
 def _defects(part: Message) -> list[str]:
@@ -188,7 +205,7 @@ def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
             except (binascii.Error, ValueError):
                 part.defects.append(InvalidBase64PaddingDefect())  # type: ignore[attr-defined]
                 return []
-            inner_messages.append(email.message_from_bytes(decoded, policy=email.policy.default))
+            inner_messages.append(email.message_from_bytes(decoded))
             return []
         if isinstance(inner, Message):
             inner_messages.append(inner)
@@ -204,10 +221,15 @@ def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
 
 
 def parse_email(raw: bytes, _depth: int = 0) -> Email:
-    """Read raw RFC 5322 bytes; tolerant of broken structure, which it reports as defects."""
+    """Read raw RFC 5322 bytes; tolerant of broken structure, which it reports as defects.
+
+    The compat32 policy on purpose: headers stay raw strings, decoded here only where read
+    (the default policy parses every header into objects, most of the cost of a message).
+    """
     if not raw.strip():
         raise ParseError("empty message")
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw)
+    headers = _headers(msg)
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
@@ -256,24 +278,28 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
 
     from_name = from_addr = None
     try:
-        addrs = getaddresses([str(msg.get("From", ""))])
-        if addrs:
-            from_name, from_addr = addrs[0][0] or None, addrs[0][1] or None
+        # The From header alone goes through the RFC 5322 address parser: an encoded word
+        # holding "<someone@serpro.gov.br>" stays inside the display name, never the sender.
+        header = email.policy.default.header_factory("from", headers.get("from", [""])[0])
+        if header.addresses:
+            first = header.addresses[0]
+            from_name = first.display_name or None
+            from_addr = first.addr_spec if first.username else None
     except Exception:
         defects.append("MalformedFromHeader")
     date = None
-    raw_date = _header(msg, "Date")
+    raw_date = _first(headers, "date")
     if raw_date:
         try:
             date = parsedate_to_datetime(raw_date)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             defects.append("MalformedDateHeader")
-    auth = tuple(str(v) for v in (msg.get_all("Authentication-Results") or []))
+    auth = tuple(header_text(v) for v in headers.get("authentication-results", []))
     return Email(
-        message_id=_header(msg, "Message-ID"),
+        message_id=_first(headers, "message-id"),
         from_address=from_addr.lower() if from_addr else None,
         from_name=from_name,
-        subject=_header(msg, "Subject"),
+        subject=_first(headers, "subject"),
         date=date,
         text=text,
         attachments=tuple(attachments),

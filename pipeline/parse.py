@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from pypdfium2 import PdfPage
+
 from parsers import (
     Attachment,
     BoletoDocument,
@@ -14,12 +16,11 @@ from parsers import (
     NfsePdf,
     NotABoletoError,
     ParseError,
-    parse_boleto_pdf,
     parse_email,
     parse_nfse_all,
     parse_nfse_pdf,
 )
-from parsers.boleto_pdf import looks_like_boleto
+from parsers.boleto_pdf import looks_like_boleto, read_boleto
 from parsers.nfse_pdf import looks_like_nfse
 from parsers.pdf import open_pdf, page_texts
 
@@ -83,22 +84,24 @@ def carrier(email: Email) -> tuple[Email, bool]:
 
 def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
     with open_pdf(att.data) as doc:
-        texts = page_texts(doc)
-    text = "\n".join(texts)
-    if looks_like_boleto(text):
+        pages: dict[int, PdfPage] = {}
+        texts = page_texts(doc, keep=pages)
+        text = "\n".join(texts)
+        if looks_like_boleto(text):
+            try:
+                boleto = read_boleto(doc, reference, texts, pages)
+            except NotABoletoError as exc:
+                return ParsedDocument(att, "other", note=str(exc))
+            return ParsedDocument(att, "boleto_pdf", boleto=boleto)
+        if looks_like_nfse(text):
+            return ParsedDocument(att, "nfse_pdf",
+                                  nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
+        # No text saying what it is: a scanned boleto still carries its barcode in the image.
         try:
-            boleto = parse_boleto_pdf(att.data, reference, texts=texts)
-        except NotABoletoError as exc:
-            return ParsedDocument(att, "other", note=str(exc))
+            boleto = read_boleto(doc, reference, texts, pages)
+        except ParseError:
+            return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
         return ParsedDocument(att, "boleto_pdf", boleto=boleto)
-    if looks_like_nfse(text):
-        return ParsedDocument(att, "nfse_pdf", nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
-    # No text saying what it is: a scanned boleto still carries its barcode in the image.
-    try:
-        boleto = parse_boleto_pdf(att.data, reference, texts=texts)
-    except ParseError:
-        return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
-    return ParsedDocument(att, "boleto_pdf", boleto=boleto)
 
 
 def _xml(att: Attachment) -> ParsedDocument:

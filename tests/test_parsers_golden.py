@@ -156,3 +156,17 @@ def test_nfse_pdf_with_labels_apart_from_values_falls_back_to_layout_text():
     p = parse_nfse_pdf(buf.getvalue())
     assert (p.number, p.services_amount, p.net_amount) == (
         "12345", Decimal("1234.56"), Decimal("1200.00"))
+
+
+def test_headers_are_decoded_as_a_person_reads_them():
+    raw = (b"From: =?utf-8?q?SERPRO_<nfe@serpro.gov.br>?= <cobranca@golpe.example>\r\n"
+           b"Subject: Fatura de servi\xc3\xa7os =?x-unknown?q?caf=E9?= "
+           b"=?iso-8859-1?q?refer=EAncia?=\r\n"
+           b"Message-ID: <a@b>\r\nDate: Mon, 2 Nov 2026 10:00:00 -0300\r\n\r\nCorpo\r\n")
+    e = parse_email(raw)
+    # An address inside an encoded display name is a name, never the sender.
+    assert e.from_address == "cobranca@golpe.example"
+    assert e.from_name == "SERPRO <nfe@serpro.gov.br>"
+    assert e.subject is not None and e.subject.startswith("Fatura de serviços")
+    assert e.subject.endswith("referência")
+    assert (e.message_id, e.date.isoformat()) == ("<a@b>", "2026-11-02T10:00:00-03:00")
