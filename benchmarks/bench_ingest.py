@@ -1,7 +1,8 @@
 """End to end: 2,000 generated SERPRO bills from a local Dovecot into SQLite and PostgreSQL.
 
 Run: python -m benchmarks.bench_ingest [COUNT]   (wall-clock; issue target >= 40 bills/s on
-2 cores, parsing in the process pool with its per-message time and memory limit)
+2 cores, parsing in the process pool with its per-message time and memory limit);
+CONFERE_BENCH_STORES=sqlite measures one store only.
 
 The bills are generated once (fixtures' generator, a seed of their own, unique NFS-e numbers)
 and cached under $TMPDIR/confere-bench-cache; Dovecot and PostgreSQL are the tests' throwaway
@@ -138,7 +139,8 @@ def main() -> None:
         print(f"{count} bills, {size / count / 1024:.0f} KB each; load average before "
               f"{load:.2f} (2 cores)")
         print(f"plain imapclient fetch: {fetch_s:.2f} s, {count / fetch_s:,.0f} msg/s")
-        for name in ("sqlite", "postgresql"):
+        stores = os.environ.get("CONFERE_BENCH_STORES", "sqlite,postgresql").split(",")
+        for name in stores:
             if name == "sqlite":
                 got = confere_ingest(server, user, f"sqlite:///{tmp / 'bench.db'}", tmp / name)
             else:

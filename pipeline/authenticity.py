@@ -233,11 +233,11 @@ def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config:
     return check_email(email, raw, settings, forwarded=forwarded, dnsfunc=dnsfunc)
 
 
-def verify_authenticity(session: Session, invoice: Invoice, m: ParsedMessage | None,
+def authenticity_checks(session: Session, invoice: Invoice, m: ParsedMessage | None,
                         config: Config, *, force: bool = False, now: datetime | None = None,
                         dnsfunc: DnsFunc | None = None,
                         prefetched: tuple[Check, _Asked] | None = None) -> list[Check]:
-    """Judge the email's authentication and ask the issuer; record both. The caller commits.
+    """Judge the email's authentication and ask the issuer, without recording the checks.
 
     prefetched: the issuer's answer asked before the caller's transaction (prefetch_issuer).
     """
@@ -246,6 +246,15 @@ def verify_authenticity(session: Session, invoice: Invoice, m: ParsedMessage | N
                           prefetched=prefetched)
     if issuer is not None:
         checks.append(issuer)
+    return checks
+
+
+def verify_authenticity(session: Session, invoice: Invoice, m: ParsedMessage | None,
+                        config: Config, *, force: bool = False, now: datetime | None = None,
+                        dnsfunc: DnsFunc | None = None) -> list[Check]:
+    """authenticity_checks, recorded on the invoice (its verdict follows). The caller commits."""
+    checks = authenticity_checks(session, invoice, m, config, force=force, now=now,
+                                 dnsfunc=dnsfunc)
     record_checks(session, invoice, checks)
     return checks
 

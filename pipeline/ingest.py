@@ -15,12 +15,12 @@ from parsers import BodyFields, extract_body_fields
 from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
 
 from .alerts import enqueue_bill_alerts
-from .authenticity import prefetch_issuer, verify_authenticity
+from .authenticity import authenticity_checks, prefetch_issuer
 from .checks import Check, verdict
 from .config import Config
 from .parse import ParsedMessage
 from .profiles import VendorProfile
-from .reconcile import reconcile_invoice
+from .reconcile import reconcile_check
 from .sandbox import Failed, Outcome, Sandbox
 from .verdicts import record_checks
 from .verify import BillContext, offline_checks
@@ -210,11 +210,12 @@ class Ingestor:
             boleto = _boleto_row(invoice.id, m)
             if boleto is not None:
                 s.add(boleto)
-            record_checks(s, invoice, checks)
-            # Later stages judge the new bill here, each through record_checks, one line each:
-            # issuer look-ups (authenticity.*), then reconciliation (reconcile.*).
-            verify_authenticity(s, invoice, m, self.config, prefetched=issuer_answer)
-            reconcile_invoice(s, invoice, self.config)
+            # Every stage judges the new bill, then its checks are written once, together:
+            # offline checks, the issuer's look-up (authenticity.*), reconciliation (reconcile.*).
+            record_checks(s, invoice, [
+                *checks,
+                *authenticity_checks(s, invoice, m, self.config, prefetched=issuer_answer),
+                reconcile_check(s, invoice, self.config)], new=True)
             enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
@@ -240,7 +241,8 @@ class Ingestor:
     def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
         company = self.config.settings.company
         seen = s.exec(select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
-                      .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok")).all()
+                      .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok")
+                      .distinct()).all()
         return BillContext(
             vendor=vendor,
             company_cnpjs=tuple(company.cnpjs),

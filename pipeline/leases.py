@@ -172,6 +172,17 @@ class Leases:
                       .values(lease_until=until, last_error=error))
             s.commit()
 
+    def messages_done(self, ids: Iterable[int]) -> None:
+        """End several claims that were done, in one statement."""
+        ids = list(ids)
+        if not ids:
+            return
+        with Session(self.engine) as s:
+            s.execute(update(MessageLease).where(col(MessageLease.message_id).in_(ids),
+                                                 MessageLease.owner == self.owner)
+                      .values(lease_until=EPOCH, last_error=None))
+            s.commit()
+
     def release_messages(self, ids: Iterable[int]) -> None:
         """Give back claims never worked on (shutdown): the attempt does not count."""
         ids = list(ids)

@@ -216,22 +216,26 @@ def invoice_month(invoice: Invoice) -> str | None:
     return invoice.competence.strftime("%Y-%m") if invoice.competence else None
 
 
-def reconcile_invoice(s: Session, invoice: Invoice, config: Config) -> Check:
-    """Judge a stored bill against what it should cost; records reconcile.* on it."""
+def reconcile_check(s: Session, invoice: Invoice, config: Config) -> Check:
+    """Judge a stored bill against what it should cost (its reconciliation row is kept);
+    the reconcile.* check is returned, not recorded."""
     contract = contract_of(config, invoice.vendor, invoice.contract_number)
     month = invoice_month(invoice)
     if contract is None or month is None:
         what = "no reference month" if contract else (
             f"contract {invoice.contract_number or '(none)'} is not configured")
-        check = Check("reconcile.usage", "skipped", f"cannot reconcile: {what}")
-    else:
-        try:
-            result = compute(s, config, contract, month, invoice=invoice)
-        except ConfereError as exc:
-            check = Check(f"reconcile.{contract.billing}", "unknown", str(exc))
-        else:
-            store(s, result)
-            check = result.check()
+        return Check("reconcile.usage", "skipped", f"cannot reconcile: {what}")
+    try:
+        result = compute(s, config, contract, month, invoice=invoice)
+    except ConfereError as exc:
+        return Check(f"reconcile.{contract.billing}", "unknown", str(exc))
+    store(s, result)
+    return result.check()
+
+
+def reconcile_invoice(s: Session, invoice: Invoice, config: Config) -> Check:
+    """reconcile_check, recorded on the invoice (its verdict follows). The caller commits."""
+    check = reconcile_check(s, invoice, config)
     record_checks(s, invoice, [check])
     return check
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from storage import CheckRow, Invoice, utcnow
@@ -11,14 +12,25 @@ from storage import CheckRow, Invoice, utcnow
 from .checks import Check, verdict
 
 
-def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check]) -> str:
+def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *,
+                  new: bool = False) -> str:
     """Insert or replace checks by name on an invoice, then recompute and set its verdict.
 
-    Every stage that judges a bill (offline checks, issuer look-ups, reconciliation) calls
-    this, so the verdict always follows the rules in pipeline.checks over all stored checks.
+    Every stage that judges a bill (offline checks, issuer look-ups, reconciliation) records
+    through this, so the verdict always follows the rules in pipeline.checks over all stored
+    checks. new: the invoice was just inserted, so it has no checks to read first.
     The caller commits.
     """
     assert invoice.id is not None, "flush the invoice before recording checks"
+    if new:  # one multi-row INSERT, no row objects: the bulk of a bill's writes
+        by_name = {c.name: c for c in checks}
+        now = utcnow()
+        session.execute(insert(CheckRow), [
+            {"invoice_id": invoice.id, "name": c.name, "outcome": c.outcome, "detail": c.detail,
+             "checked_at": now} for c in by_name.values()])
+        invoice.verdict = verdict(by_name.values())
+        session.add(invoice)
+        return invoice.verdict
     existing = {c.name: c for c in session.exec(
         select(CheckRow).where(CheckRow.invoice_id == invoice.id)).all()}
     for check in checks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func
@@ -94,46 +95,58 @@ class Watcher:
 
     # -- processing ----------------------------------------------------------------------
     def process_pending(self, batch: int = 0, limit: int | None = None) -> list[Result]:
-        """Parse and judge pending messages this daemon could claim; stops between messages."""
+        """Parse and judge pending messages this daemon could claim; stops between messages.
+
+        Claims are taken a few at a time as the parse pool asks for more work, so the pool
+        never drains between claims; ended claims are closed together, a batch at a time.
+        """
         batch = batch or max(4, self.ingestor.sandbox.workers * 2)  # done well within a lease
         results: list[Result] = []
-        while not self.stop.is_set() and (limit is None or len(results) < limit):
-            ids = self.leases.claim_messages(batch, self.max_attempts)
-            if not ids:
-                break
-            results += self._process(ids)
-        return results
+        held: dict[int, None] = {}  # claimed and not yet judged, in the order they are judged
+        ended: list[int] = []
 
-    def _process(self, ids: list[int]) -> list[Result]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            rows = s.exec(select(Message).where(col(Message.id).in_(ids))
-                          .order_by(Message.id)).all()
-        stale = {r.id for r in rows if r.status != "pending"}
-        for mid in stale:
-            self.leases.message_done(mid)
-        rows = [r for r in rows if r.id not in stale]
-        left = {r.id for r in rows}
-        items = ((r.id, r, self._bytes(r)) for r in rows)
-        results: list[Result] = []
-        gen = self.ingestor.process_many(items)
+        def claimed() -> Iterator[tuple[int, Message, bytes]]:
+            while not self.stop.is_set():
+                room = batch if limit is None else min(batch, limit - len(results) - len(held))
+                ids = self.leases.claim_messages(room, self.max_attempts) if room > 0 else []
+                if not ids:
+                    return
+                with Session(self.engine, expire_on_commit=False) as s:
+                    rows = s.exec(select(Message).where(col(Message.id).in_(ids))
+                                  .order_by(Message.id)).all()
+                # Judged meanwhile by another daemon: nothing to do but end the claim.
+                ended.extend(r.id for r in rows if r.status != "pending")  # type: ignore[misc]
+                for r in rows:
+                    if r.status == "pending":
+                        held[r.id] = None  # type: ignore[index]
+                        yield r.id, r, self._bytes(r)  # type: ignore[misc]
+
+        gen = self.ingestor.process_many(claimed())
         try:
             for (_key, msg), result in gen:
-                self.leases.message_done(msg.id)
-                left.discard(msg.id)
+                held.pop(msg.id, None)  # type: ignore[arg-type]
+                ended.append(msg.id)  # type: ignore[arg-type]
                 results.append(result)
+                if len(ended) >= batch:
+                    self.leases.messages_done(ended)
+                    ended.clear()
                 if self.stop.is_set():
                     break
         except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
             self.stop.set()
         except Exception as exc:  # database trouble: the claims are retried after a pause
             log.exception("processing failed")
-            if left:  # only the message in hand is charged; the ones behind it go back as they were
-                current = min(left)  # process_many yields in id order
+            if held:  # only the message in hand is charged; the ones behind it go back as they were
+                current = next(iter(held))
                 self.leases.message_done(current, error=f"{type(exc).__name__}: {exc}")
-                left.discard(current)
+                held.pop(current)
         finally:
             gen.close()
-        self.leases.release_messages(left)
+            try:
+                self.leases.messages_done(ended)
+            except Exception:  # the messages are judged; their claims will simply expire
+                log.warning("could not end %d claims; they expire on their own", len(ended))
+        self.leases.release_messages(held)
         return results
 
     def _bytes(self, row: Message) -> bytes:
