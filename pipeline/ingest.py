@@ -18,7 +18,7 @@ from .alerts import enqueue_bill_alerts
 from .authenticity import authenticity_checks, prefetch_issuer
 from .checks import Check, verdict
 from .config import Config
-from .parse import ParsedMessage
+from .parse import ParsedDocument, ParsedMessage
 from .profiles import VendorProfile
 from .reconcile import reconcile_check
 from .sandbox import Failed, Outcome, Sandbox
@@ -227,13 +227,12 @@ class Ingestor:
         return Result(row.id, status, reason, invoice_id)
 
     def _store_documents(self, s: Session, row: Message, m: ParsedMessage) -> None:
-        seen = set()
+        unique: dict[str, ParsedDocument] = {}
         for d in m.documents:
+            unique.setdefault(d.attachment.sha256, d)
+        self.blobs.put_many([d.attachment.data for d in unique.values()])
+        for d in unique.values():
             att = d.attachment
-            if att.sha256 in seen:
-                continue
-            seen.add(att.sha256)
-            self.blobs.put(att.data)
             s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
                            content_type=att.content_type, kind=d.role, size=len(att.data),
                            error=d.note))

@@ -144,22 +144,20 @@ class Leases:
             if mailboxes is not None:
                 q = q.where(col(Message.mailbox).in_(list(mailboxes)))
             ids = list(s.exec(q).all())
+            if not ids:
+                return []
+            t = MessageLease.__table__.c
+            until = now + self.lease
             ins = (postgresql.insert if self.postgres else sqlite.insert)(MessageLease.__table__)
-            claimed = []
-            for mid in ids:
-                stmt = ins.values(message_id=mid, owner=self.owner, lease_until=now + self.lease,
-                                  attempts=1)
-                t = MessageLease.__table__.c
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.message_id],
-                    set_={"owner": self.owner, "lease_until": now + self.lease,
-                          "attempts": t.attempts + 1},
-                    where=(t.lease_until < now) & (t.attempts < max_attempts),
-                ).returning(t.message_id)
-                if s.execute(stmt).first() is not None:
-                    claimed.append(mid)
+            stmt = ins.values([{"message_id": mid, "owner": self.owner, "lease_until": until,
+                                "attempts": 1} for mid in ids]).on_conflict_do_update(
+                index_elements=[t.message_id],
+                set_={"owner": self.owner, "lease_until": until, "attempts": t.attempts + 1},
+                where=(t.lease_until < now) & (t.attempts < max_attempts),
+            ).returning(t.message_id)
+            claimed = set(s.execute(stmt).scalars())
             s.commit()
-            return claimed
+            return [mid for mid in ids if mid in claimed]
 
     def message_done(self, message_id: int, error: str | None = None,
                      retry_after: float = 30.0) -> None:

@@ -25,10 +25,10 @@ class BlobWriteError(ConfereError):
     """The blob store refused a write (disk full, read-only): not a dropped connection."""
 
 
-def _put(blobs: BlobStore, raw: bytes) -> str:
+def _put(blobs: BlobStore, *raws: bytes) -> list[str]:
     """Keep bytes in the blob store; an OSError here is the disk's, never the IMAP socket's."""
     try:
-        return blobs.put(raw)
+        return blobs.put_many(raws)
     except OSError as exc:
         raise BlobWriteError(f"cannot write to the blob store {blobs.root}: {exc}") from exc
 
@@ -115,7 +115,8 @@ class FolderState:
         Returns how many were new. Bytes already stored (same sha256) are not stored again; when
         they came from this folder under an old UIDVALIDITY, their row takes the new identity.
         """
-        digests = [(uid, _put(self.blobs, raw), len(raw)) for uid, raw in items]
+        shas = _put(self.blobs, *(raw for _uid, raw in items))
+        digests = [(uid, sha, len(raw)) for (uid, raw), sha in zip(items, shas, strict=True)]
         top = max([upto or 0, *(uid for uid, _d, _n in digests)])
         for _attempt in range(3):
             try:
@@ -170,7 +171,7 @@ class FolderState:
 
     def store_local(self, path: str, raw: bytes) -> bool:
         """Keep one message read from a local source; False when its bytes were stored before."""
-        digest = _put(self.blobs, raw)
+        [digest] = _put(self.blobs, raw)
         with Session(self.engine) as s:
             if s.exec(select(Message.id).where(Message.sha256 == digest)).first() is not None:
                 self._update(s)

@@ -26,11 +26,16 @@ class Failed:
 
 
 Outcome = ParsedMessage | Failed
+WORKER_NICENESS = 5
 
 
-def _limit_memory(megabytes: int) -> None:
+def _limit_worker(megabytes: int) -> None:
+    """A worker's limits: its address space, and a lower priority than the process judging
+    and storing what it parses (that one is serial: the workers should wait on it, never it
+    on them)."""
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.nice(WORKER_NICENESS)
 
 
 def _work(raw: bytes, max_attachment_bytes: int) -> Outcome:
@@ -62,7 +67,7 @@ class Sandbox:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_limit_memory,
+                initializer=_limit_worker,
                 initargs=(self.memory_mb,),
             )
         return self._pool

@@ -100,7 +100,9 @@ class Watcher:
         Claims are taken a few at a time as the parse pool asks for more work, so the pool
         never drains between claims; ended claims are closed together, a batch at a time.
         """
-        batch = batch or max(4, self.ingestor.sandbox.workers * 2)  # done well within a lease
+        # Claimed only as the pool asks for work, so even a batch of 32 is judged in seconds,
+        # well within a lease.
+        batch = batch or max(32, self.ingestor.sandbox.workers * 8)
         results: list[Result] = []
         held: dict[int, None] = {}  # claimed and not yet judged, in the order they are judged
         ended: list[int] = []

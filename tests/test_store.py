@@ -87,6 +87,20 @@ def test_blob_store_is_content_addressed_and_idempotent(tmp_path):
     assert store.path(digest).parent.parent.name == digest[:2]
 
 
+def test_blob_store_writes_many_at_once_in_order(tmp_path):
+    import hashlib
+
+    store = BlobStore(tmp_path / "blobs")
+    datas = [f"part {i}".encode() for i in range(20)] + [b"part 3"]
+    shas = store.put_many(datas)
+    assert shas == [hashlib.sha256(d).hexdigest() for d in datas]
+    assert all(store.get(sha) == d for sha, d in zip(shas, datas, strict=True))
+    assert not list((tmp_path / "blobs").rglob(".tmp-*"))
+    (tmp_path / "full").write_text("not a directory")
+    with pytest.raises(OSError):
+        BlobStore(tmp_path / "full").put_many([b"a", b"b"])
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path):
     eng = open_store(f"sqlite:///{tmp_path / 'w.db'}")
     with eng.connect() as conn:
