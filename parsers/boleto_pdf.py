@@ -11,12 +11,13 @@ from PIL import Image
 
 from . import boleto as boleto_math
 from . import pix as pix_codes
-from .barcodes import read_itf, read_qr
+from .barcodes import Raster, read_itf, read_qr
 from .errors import NotABoletoError, ParseError
-from .pdf import embedded_images, open_pdf, page_texts, render_gray
+from .pdf import open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
 QR_FAST_DPI = 75
+QUIET_ZONE_PT = 12  # around a vector QR's squares when only that patch is read
 _LINE = re.compile(
     r"(?<!\d)(\d{5})[.\s]?(\d{5})\s*(\d{5})[.\s]?(\d{6})\s*(\d{5})[.\s]?(\d{6})\s*(\d)\s*(\d{14})(?!\d)")
 _ARRECADACAO = re.compile(
@@ -72,13 +73,14 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     page = pages.get(page_index) or doc[page_index]
     # One render serves both codes: a vector QR makes rendering cost the same at any
     # resolution, so the QR's 75 dpi image is this one halved, not a second render.
-    image = render_gray(page, BARCODE_DPI)
-    reads = _itf_reads(image)
+    image, raster = _render(page)
+    reads = _itf_reads(raster)
+    objects = page_objects(page)
     qr_source = "image"
-    payloads = [p for img in embedded_images(page) for p in read_qr(img)]
+    payloads = [p for img in objects.images for p in read_qr(img)]
     if not payloads:
         qr_source = "render"
-        payloads = read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2) or read_qr(image)
+        payloads = _qr_reads(image, raster, objects.squares, page.get_size()[1])
     valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
     barcode = valid[0] if valid else None
     parsed = None
@@ -109,14 +111,22 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     )
 
 
-def _itf_reads(image: Image.Image) -> list[str]:
-    """ITF reads: the lower half (the ficha's barcode) on sparse rows first, then the whole
-    page on sparse rows, then every row."""
-    width, height = image.size
+def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
+    """The page at 150 dpi in gray, as an image and as zbar's raster over the same pixels."""
+    bitmap = page.render(scale=BARCODE_DPI / 72, grayscale=True)
+    image = bitmap.to_pil()
+    if bitmap.mode == "L" and bitmap.stride == bitmap.width:
+        return image, Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
+    return image, Raster.of(image)
+
+
+def _itf_reads(raster: Raster) -> list[str]:
+    """ITF reads: the lower half (the ficha's barcode) on every 8th row first (a boleto's bars
+    are ~13 mm, 75 rows, tall), then the whole page on every 4th row, then every row."""
     attempts = (
-        lambda: read_itf(image.crop((0, height // 2, width, height)), row_step=4),
-        lambda: read_itf(image, row_step=4),
-        lambda: read_itf(image, row_step=1),
+        lambda: read_itf(raster.band(raster.height // 2, raster.height), row_step=8),
+        lambda: read_itf(raster, row_step=4),
+        lambda: read_itf(raster, row_step=1),
     )
     reads: list[str] = []
     for attempt in attempts:
@@ -124,3 +134,20 @@ def _itf_reads(image: Image.Image) -> list[str]:
         if any(boleto_math.is_valid_barcode(r) for r in reads):
             break
     return reads
+
+
+def _qr_reads(image: Image.Image, raster: Raster,
+              squares: tuple[float, float, float, float] | None, page_height: float) -> list[str]:
+    """QR reads on the page's render: first only where the page draws small squares (a vector
+    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi."""
+    if squares is not None:
+        k, pad = BARCODE_DPI / 72, QUIET_ZONE_PT
+        left, bottom, right, top = squares
+        box = (max(0, int((left - pad) * k)), max(0, int((page_height - top - pad) * k)),
+               min(image.width, int((right + pad) * k) + 1),
+               min(image.height, int((page_height - bottom + pad) * k) + 1))
+        if box[0] < box[2] and box[1] < box[3]:
+            found = read_qr(image.crop(box))
+            if found:
+                return found
+    return read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2) or read_qr(raster)

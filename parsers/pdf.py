@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -56,25 +58,49 @@ def page_texts(doc: pdfium.PdfDocument, max_pages: int = MAX_PAGES_READ,
     return out
 
 
-def render_gray(page: pdfium.PdfPage, dpi: int = 150) -> Image.Image:
-    """A page rendered in grayscale at the given resolution."""
-    return page.render(scale=dpi / 72, grayscale=True).to_pil()
+@dataclass(frozen=True)
+class PageObjects:
+    """What a page draws that a code reader can use without looking at every pixel."""
+
+    images: tuple[Image.Image, ...]  # raster images placed on it (a QR placed as an image)
+    squares: tuple[float, float, float, float] | None  # points (l, b, r, t): a vector QR's modules
 
 
-def embedded_images(page: pdfium.PdfPage, limit: int = 8) -> list[Image.Image]:
-    """Raster images placed on a page (a QR placed as an image is read here, no render needed)."""
+SQUARE_PT = (0.5, 8.0)  # a QR module drawn as a path: 0.2 to 3 mm a side
+MIN_SQUARES = 50  # even a version 1 QR (21 x 21) has more dark modules than this
+
+
+def page_objects(page: pdfium.PdfPage, image_limit: int = 8) -> PageObjects:
+    """One pass over a page's objects: its raster images, and the box where small squares
+    cluster (None unless they make one square-ish patch well within the page)."""
     images: list[Image.Image] = []
     raw = page.raw
-    # The raw API: a vector QR is thousands of path objects, too many to wrap one by one.
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    box = [float("inf"), float("inf"), float("-inf"), float("-inf")]
+    squares = 0
+    lo, hi = SQUARE_PT
+    # The raw API: a vector QR is hundreds of path objects, too many to wrap one by one.
     for i in range(pdfium_c.FPDFPage_CountObjects(raw)):
         obj = pdfium_c.FPDFPage_GetObject(raw, i)
-        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_IMAGE:
-            continue
-        try:
-            image = pdfium.PdfImage(obj, page=page, pdf=page.pdf, level=0)
-            images.append(image.get_bitmap(render=False).to_pil())
-        except (pdfium.PdfiumError, ValueError, OSError, TypeError):
-            continue
-        if len(images) >= limit:
-            break
-    return images
+        kind = pdfium_c.FPDFPageObj_GetType(obj)
+        if kind == pdfium_c.FPDF_PAGEOBJ_PATH:
+            if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+                continue
+            w, h = right.value - left.value, top.value - bottom.value
+            if lo < w < hi and lo < h < hi and abs(w - h) < 0.2 * max(w, h):
+                squares += 1
+                box = [min(box[0], left.value), min(box[1], bottom.value),
+                       max(box[2], right.value), max(box[3], top.value)]
+        elif kind == pdfium_c.FPDF_PAGEOBJ_IMAGE and len(images) < image_limit:
+            try:
+                image = pdfium.PdfImage(obj, page=page, pdf=page.pdf, level=0)
+                images.append(image.get_bitmap(render=False).to_pil())
+            except (pdfium.PdfiumError, ValueError, OSError, TypeError):
+                continue
+    found = None
+    if squares >= MIN_SQUARES:
+        w, h = box[2] - box[0], box[3] - box[1]
+        page_w, page_h = page.get_size()
+        if abs(w - h) < 0.2 * max(w, h) and w * h < page_w * page_h / 4:
+            found = (box[0], box[1], box[2], box[3])
+    return PageObjects(tuple(images), found)

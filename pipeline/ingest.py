@@ -239,9 +239,11 @@ class Ingestor:
 
     def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
         company = self.config.settings.company
-        seen = s.exec(select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
-                      .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok")
-                      .distinct()).all()
+        seen: list[str] = []
+        if not vendor.banks:  # banks seen on good bills stand in for the banks not configured
+            seen = list(s.exec(
+                select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
+                .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok").distinct()).all())
         return BillContext(
             vendor=vendor,
             company_cnpjs=tuple(company.cnpjs),
