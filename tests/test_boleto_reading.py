@@ -23,3 +23,37 @@ def test_forty_random_bills_read_at_150_dpi(variant):
                 doc.pix.payload != bill.pix.payload:
             misses.append(i)
     assert misses == []
+
+
+def test_a_vector_qr_is_found_where_its_squares_are_drawn():
+    import pypdfium2 as pdfium
+
+    from parsers.pdf import page_objects
+
+    vector = make_bill(7, "squares-vector", 2026, 3, "abrasf-2.04", "700001", "vector")
+    image = make_bill(7, "squares-image", 2026, 3, "abrasf-2.04", "700002", "image")
+    page = pdfium.PdfDocument(boleto_pdf(vector))[0]
+    found = page_objects(page)
+    assert found.images == () and found.squares is not None
+    left, bottom, right, top = found.squares
+    width, height = page.get_size()
+    # One square patch (a QR), a few centimetres wide, inside the page.
+    assert 0 <= left < right <= width and 0 <= bottom < top <= height
+    assert abs((right - left) - (top - bottom)) < 5 and 40 < right - left < 200
+    found = page_objects(pdfium.PdfDocument(boleto_pdf(image))[0])
+    assert len(found.images) == 1 and found.squares is None
+
+
+def test_a_patch_of_squares_that_is_not_a_qr_falls_back_to_the_whole_page(monkeypatch):
+    import parsers.boleto_pdf as reader
+
+    bill = make_bill(8, "squares-decoy", 2026, 4, "abrasf-2.04", "700003", "vector")
+    real = reader.page_objects
+
+    def decoy(page):  # the squares said to be in the top-left corner, far from the QR
+        return real(page).__class__((), (10.0, 760.0, 60.0, 810.0))
+
+    monkeypatch.setattr(reader, "page_objects", decoy)
+    doc = parse_boleto_pdf(boleto_pdf(bill), date(2026, 6, 1))
+    assert doc.pix is not None and doc.pix.payload == bill.pix.payload
+    assert doc.qr_source == "render"
