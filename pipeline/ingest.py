@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .alerts import enqueue_bill_alerts
 from .authenticity import authenticity_checks, prefetch_issuer
 from .checks import Check, verdict
 from .config import Config
-from .parse import ParsedDocument, ParsedMessage
+from .parse import ParsedMessage
 from .profiles import VendorProfile
 from .reconcile import reconcile_check
 from .sandbox import Failed, Outcome, Sandbox
@@ -173,7 +174,7 @@ class Ingestor:
             m = outcome
             if m.problems:
                 _fill_headers(row, m)
-                self._store_documents(s, row, m)
+                self._store_documents(s, row, m, self._write_documents(m))
                 return self._close(s, row, "quarantined", "; ".join(m.problems))
             vendor = identify_vendor(m, self.config.vendors.values())
             if vendor is None:
@@ -184,6 +185,7 @@ class Ingestor:
                 _fill_headers(row, m)
                 return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
                                    "(no boleto, no NFS-e)")
+            writing = self._write_documents(m)  # the disk syncs while the bill is judged
             # Reads and the issuer's answer first, writes after: no write lock is held while
             # the issuer's web service is asked (SQLite has one writer at a time).
             fields = find_fields(m, vendor)
@@ -192,7 +194,7 @@ class Ingestor:
             dup = _existing_invoice(s, invoice)
             issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
             _fill_headers(row, m)
-            self._store_documents(s, row, m)
+            self._store_documents(s, row, m, writing)
             if dup is not None:
                 changed = _differs_from_stored(s, dup, invoice, m)
                 if changed:
@@ -212,10 +214,12 @@ class Ingestor:
                 s.add(boleto)
             # Every stage judges the new bill, then its checks are written once, together:
             # offline checks, the issuer's look-up (authenticity.*), reconciliation (reconcile.*).
-            record_checks(s, invoice, [
-                *checks,
-                *authenticity_checks(s, invoice, m, self.config, prefetched=issuer_answer),
-                reconcile_check(s, invoice, self.config)], new=True)
+            # Their reads need none of the bill's pending rows: those are flushed once, after.
+            with s.no_autoflush:
+                checks += authenticity_checks(s, invoice, m, self.config,
+                                              prefetched=issuer_answer)
+                checks.append(reconcile_check(s, invoice, self.config))
+            record_checks(s, invoice, checks, new=True)
             enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
@@ -226,13 +230,22 @@ class Ingestor:
         s.commit()
         return Result(row.id, status, reason, invoice_id)
 
-    def _store_documents(self, s: Session, row: Message, m: ParsedMessage) -> None:
-        unique: dict[str, ParsedDocument] = {}
+    def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
+        """Start writing the message's attachments to the blob store (each once)."""
+        unique = {d.attachment.sha256: d.attachment.data for d in m.documents}
+        return self.blobs.put_async(list(unique.values()))
+
+    def _store_documents(self, s: Session, row: Message, m: ParsedMessage,
+                         writing: list[Future[str]]) -> None:
+        """Document rows for the attachments, once their bytes are safely on disk."""
+        for done in writing:
+            done.result()  # an OSError (disk full) fails the message here, before any commit
+        seen = set()
         for d in m.documents:
-            unique.setdefault(d.attachment.sha256, d)
-        self.blobs.put_many([d.attachment.data for d in unique.values()])
-        for d in unique.values():
             att = d.attachment
+            if att.sha256 in seen:
+                continue
+            seen.add(att.sha256)
             s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
                            content_type=att.content_type, kind=d.role, size=len(att.data),
                            error=d.note))

@@ -7,7 +7,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 WRITERS = 8  # blobs written at once by put_many
@@ -58,9 +58,13 @@ class BlobStore:
         Each is as durable as with put, but their writes and fsyncs overlap: the disk's
         journal commits them together, where one after another costs a commit each.
         """
-        if len(items) <= 1:
-            return [self.put(data) for data in items]
-        return list(_writers().map(self.put, items))
+        return [f.result() for f in self.put_async(items)]
+
+    def put_async(self, items: Sequence[bytes]) -> list[Future[str]]:
+        """Start storing blobs in the background (each as durable as with put), so that the
+        caller does its own work while the disk syncs; it waits on the futures before it
+        commits anything that names them."""
+        return [_writers().submit(self.put, data) for data in items]
 
     def get(self, sha256: str) -> bytes:
         """The bytes of a stored blob; FileNotFoundError when absent."""
