@@ -173,16 +173,19 @@ def prefetch_issuer(inv: Invoice, config: Config) -> tuple[Check, _Asked] | None
 
 
 def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool = False,
-                 now: datetime | None = None,
+                 now: datetime | None = None, new: bool = False,
                  prefetched: tuple[Check, _Asked] | None = None) -> Check | None:
-    """The authenticity.* check of one invoice, asking the issuer only when needed."""
+    """The authenticity.* check of one invoice, asking the issuer only when needed.
+
+    new: the invoice was just inserted, so it has no stored look-up to read first.
+    """
     source = source_for(inv, config)
     if source is None:
         return None
     a, now = config.settings.authenticity, now or utcnow()
     name, link = CHECK_NAMES[source], link_for(inv, source, a)
-    row = session.exec(select(Verification).where(Verification.invoice_id == inv.id,
-                                                  Verification.source == source)).first()
+    row = None if new else session.exec(select(Verification).where(
+        Verification.invoice_id == inv.id, Verification.source == source)).first()
     if row is None:
         row = Verification(invoice_id=inv.id or 0, source=source, outcome="unknown", detail="")
     by_hand = f"; check by hand: {link}" if link else ""
@@ -235,14 +238,15 @@ def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config:
 
 def authenticity_checks(session: Session, invoice: Invoice, m: ParsedMessage | None,
                         config: Config, *, force: bool = False, now: datetime | None = None,
-                        dnsfunc: DnsFunc | None = None,
+                        dnsfunc: DnsFunc | None = None, new: bool = False,
                         prefetched: tuple[Check, _Asked] | None = None) -> list[Check]:
     """Judge the email's authentication and ask the issuer, without recording the checks.
 
-    prefetched: the issuer's answer asked before the caller's transaction (prefetch_issuer).
+    prefetched: the issuer's answer asked before the caller's transaction (prefetch_issuer);
+    new: as for issuer_check.
     """
     checks = [email_check(session, invoice, m, config, dnsfunc)]
-    issuer = issuer_check(session, invoice, config, force=force, now=now,
+    issuer = issuer_check(session, invoice, config, force=force, now=now, new=new,
                           prefetched=prefetched)
     if issuer is not None:
         checks.append(issuer)

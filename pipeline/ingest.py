@@ -167,8 +167,7 @@ class Ingestor:
 
     def _finish(self, msg: Message, outcome: Outcome) -> Result:
         with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(Message, msg.id)
-            assert row is not None
+            row = s.merge(msg, load=False)  # this daemon holds its claim: no need to re-read
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
             m = outcome
@@ -207,6 +206,7 @@ class Ingestor:
                 return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
                                    f"{invoice.provider_cnpj} is already stored as invoice "
                                    f"#{dup.id}", invoice_id=dup.id)
+            _settle(row, "invoice", None)  # written with the headers, in the flush below
             s.add(invoice)
             s.flush()
             boleto = _boleto_row(invoice.id, m)
@@ -216,7 +216,7 @@ class Ingestor:
             # offline checks, the issuer's look-up (authenticity.*), reconciliation (reconcile.*).
             # Their reads need none of the bill's pending rows: those are flushed once, after.
             with s.no_autoflush:
-                checks += authenticity_checks(s, invoice, m, self.config,
+                checks += authenticity_checks(s, invoice, m, self.config, new=True,
                                               prefetched=issuer_answer)
                 checks.append(reconcile_check(s, invoice, self.config))
             record_checks(s, invoice, checks, new=True)
@@ -225,7 +225,7 @@ class Ingestor:
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,
                invoice_id: int | None = None) -> Result:
-        row.status, row.reason, row.processed_at = status, reason, utcnow()
+        _settle(row, status, reason)
         s.add(row)
         s.commit()
         return Result(row.id, status, reason, invoice_id)
@@ -274,6 +274,12 @@ class Ingestor:
 
 def _dup_reason(msg: Message) -> str:
     return f"the same message (sha256 {msg.sha256[:12]}…) was stored before as #{msg.id}"
+
+
+def _settle(row: Message, status: str, reason: str | None) -> None:
+    """Set the message's outcome (once: settling it again on commit writes nothing more)."""
+    if row.processed_at is None or (row.status, row.reason) != (status, reason):
+        row.status, row.reason, row.processed_at = status, reason, utcnow()
 
 
 def _fill_headers(row: Message, m: ParsedMessage) -> None:
