@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -162,34 +162,25 @@ class Leases:
     def message_done(self, message_id: int, error: str | None = None,
                      retry_after: float = 30.0) -> None:
         """End a claim: done (lease expires now) or failed (retry later, error kept)."""
-        now = utcnow()
-        until = now + timedelta(seconds=retry_after) if error else EPOCH
-        with Session(self.engine) as s:
-            s.execute(update(MessageLease).where(MessageLease.message_id == message_id,
-                                                 MessageLease.owner == self.owner)
-                      .values(lease_until=until, last_error=error))
-            s.commit()
+        until = utcnow() + timedelta(seconds=retry_after) if error else EPOCH
+        self._end([message_id], lease_until=until, last_error=error)
 
     def messages_done(self, ids: Iterable[int]) -> None:
         """End several claims that were done, in one statement."""
-        ids = list(ids)
-        if not ids:
-            return
-        with Session(self.engine) as s:
-            s.execute(update(MessageLease).where(col(MessageLease.message_id).in_(ids),
-                                                 MessageLease.owner == self.owner)
-                      .values(lease_until=EPOCH, last_error=None))
-            s.commit()
+        self._end(ids, lease_until=EPOCH, last_error=None)
 
     def release_messages(self, ids: Iterable[int]) -> None:
         """Give back claims never worked on (shutdown): the attempt does not count."""
+        self._end(ids, lease_until=EPOCH, attempts=MessageLease.attempts - 1)
+
+    def _end(self, ids: Iterable[int], **values: Any) -> None:
         ids = list(ids)
         if not ids:
             return
         with Session(self.engine) as s:
             s.execute(update(MessageLease).where(col(MessageLease.message_id).in_(ids),
                                                  MessageLease.owner == self.owner)
-                      .values(lease_until=EPOCH, attempts=MessageLease.attempts - 1))
+                      .values(**values))
             s.commit()
 
     # -- recovery --------------------------------------------------------------------------
