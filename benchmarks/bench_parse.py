@@ -21,7 +21,7 @@ from parsers import parse_boleto_pdf, parse_nfse, parse_nfse_pdf
 from pipeline.parse import parse_message
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
-REPEAT = 5
+REPEAT = 9
 # Floors and targets, milliseconds (DESIGN.md "Speed budget", issue 7 targets).
 FLOORS = {"nfse_xml": 0.1, "boleto_pdf": 1.0 + 30.0 / 4, "nfse_pdf": 2.0, "email": 20.0}
 TARGETS = {"nfse_xml": 1.0, "boleto_pdf": 15.0, "nfse_pdf": 5.0, "email": 20.0}
@@ -29,15 +29,26 @@ TARGETS = {"nfse_xml": 1.0, "boleto_pdf": 15.0, "nfse_pdf": 5.0, "email": 20.0}
 
 def median_ms(fn: Callable[[bytes], object], inputs: list[bytes]) -> float:
     """Median CPU milliseconds of fn over every input, REPEAT times, after a warm-up."""
-    for data in inputs:
-        fn(data)
-    times = []
-    for _ in range(REPEAT):
+    return medians({"": (fn, inputs)})[""]
+
+
+def medians(work: dict[str, tuple[Callable[[bytes], object], list[bytes]]]) -> dict[str, float]:
+    """Median CPU milliseconds of each fn over its inputs, after a warm-up.
+
+    The measurements take turns, round after round, so that a slow minute on this shared
+    machine falls on every row alike instead of on whichever row it happens to hit.
+    """
+    for fn, inputs in work.values():
         for data in inputs:
-            start = time.process_time()
             fn(data)
-            times.append(time.process_time() - start)
-    return statistics.median(times) * 1000
+    times: dict[str, list[float]] = {name: [] for name in work}
+    for _ in range(REPEAT):
+        for name, (fn, inputs) in work.items():
+            for data in inputs:
+                start = time.process_time()
+                fn(data)
+                times[name].append(time.process_time() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 def naive_boleto(data: bytes) -> object:
@@ -62,13 +73,13 @@ def main() -> None:
     boletos = [(docs / f"{c}.boleto.pdf").read_bytes() for c in genuine]
     nfse_pdfs = [(docs / f"{c}.nfse.pdf").read_bytes() for c in genuine]
     emails = [p.read_bytes() for p in sorted((ROOT / "mailbox").glob("genuine-*.eml"))]
-    rows = [
-        ("nfse_xml", median_ms(parse_nfse, xmls)),
-        ("lxml_only", median_ms(lambda d: etree.fromstring(d), xmls)),
-        ("boleto_pdf", median_ms(parse_boleto_pdf, boletos)),
-        ("nfse_pdf", median_ms(parse_nfse_pdf, nfse_pdfs)),
-        ("email", median_ms(parse_message, emails)),
-    ]
+    rows = list(medians({
+        "nfse_xml": (parse_nfse, xmls),
+        "lxml_only": (lambda d: etree.fromstring(d), xmls),
+        "boleto_pdf": (parse_boleto_pdf, boletos),
+        "nfse_pdf": (parse_nfse_pdf, nfse_pdfs),
+        "email": (parse_message, emails),
+    }).items())
     print(f"{'what':<12} {'median ms':>10} {'floor ms':>9} {'x floor':>8} {'target':>7} {'ok':>3}")
     for name, ms in rows:
         floor, target = FLOORS.get(name), TARGETS.get(name)
