@@ -19,7 +19,7 @@ from .alerts import enqueue_bill_alerts
 from .authenticity import authenticity_checks, prefetch_issuer
 from .checks import Check, verdict
 from .config import Config
-from .parse import ParsedMessage
+from .parse import ParsedDocument, ParsedMessage
 from .profiles import VendorProfile
 from .reconcile import reconcile_check
 from .sandbox import Failed, Outcome, Sandbox
@@ -232,20 +232,15 @@ class Ingestor:
 
     def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
         """Start writing the message's attachments to the blob store (each once)."""
-        unique = {d.attachment.sha256: d.attachment.data for d in m.documents}
-        return self.blobs.put_async(list(unique.values()))
+        return self.blobs.put_async([d.attachment.data for d in _unique_documents(m)])
 
     def _store_documents(self, s: Session, row: Message, m: ParsedMessage,
                          writing: list[Future[str]]) -> None:
         """Document rows for the attachments, once their bytes are safely on disk."""
         for done in writing:
             done.result()  # an OSError (disk full) fails the message here, before any commit
-        seen = set()
-        for d in m.documents:
+        for d in _unique_documents(m):
             att = d.attachment
-            if att.sha256 in seen:
-                continue
-            seen.add(att.sha256)
             s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
                            content_type=att.content_type, kind=d.role, size=len(att.data),
                            error=d.note))
@@ -274,6 +269,14 @@ class Ingestor:
 
 def _dup_reason(msg: Message) -> str:
     return f"the same message (sha256 {msg.sha256[:12]}…) was stored before as #{msg.id}"
+
+
+def _unique_documents(m: ParsedMessage) -> list[ParsedDocument]:
+    """The message's documents, the first of each attachment when one is attached twice."""
+    first: dict[str, ParsedDocument] = {}
+    for d in m.documents:
+        first.setdefault(d.attachment.sha256, d)
+    return list(first.values())
 
 
 def _settle(row: Message, status: str, reason: str | None) -> None:

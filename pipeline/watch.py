@@ -97,11 +97,10 @@ class Watcher:
     def process_pending(self, batch: int = 0, limit: int | None = None) -> list[Result]:
         """Parse and judge pending messages this daemon could claim; stops between messages.
 
-        Claims are taken a few at a time as the parse pool asks for more work, so the pool
-        never drains between claims; ended claims are closed together, a batch at a time.
+        Claims are taken a batch at a time, only as the parse pool asks for more work (so a
+        claim is judged within seconds, well within its lease, and the pool never drains
+        between batches); claims that ended are closed together, a batch at a time.
         """
-        # Claimed only as the pool asks for work, so even a batch of 32 is judged in seconds,
-        # well within a lease.
         batch = batch or max(32, self.ingestor.sandbox.workers * 8)
         results: list[Result] = []
         held: dict[int, None] = {}  # claimed and not yet judged, in the order they are judged
