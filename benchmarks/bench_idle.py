@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pipeline import config as config_mod  # noqa: E402
-from pipeline.mailstate import FolderState  # noqa: E402
-from pipeline.sandbox import Sandbox  # noqa: E402
-from pipeline.sources import make_source  # noqa: E402
-from pipeline.watch import Watcher  # noqa: E402
+from pipeline.config import settings as config_mod  # noqa: E402
+from pipeline.ingest.sandbox import Sandbox  # noqa: E402
+from pipeline.mail.cursors import FolderState  # noqa: E402
+from pipeline.mail.sources import make_source  # noqa: E402
+from pipeline.mail.watcher import Watcher  # noqa: E402
 from storage import open_store  # noqa: E402
 
 from dovecot import Dovecot, dovecot_server, imap, mailbox_toml, message, write_config  # noqa: E402

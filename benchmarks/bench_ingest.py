@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from pipeline import config as config_mod  # noqa: E402
-from pipeline.sandbox import Sandbox  # noqa: E402
-from pipeline.watch import Watcher  # noqa: E402
+from pipeline.config import settings as config_mod  # noqa: E402
+from pipeline.ingest.sandbox import Sandbox  # noqa: E402
+from pipeline.mail.watcher import Watcher  # noqa: E402
 from storage import open_store  # noqa: E402
 
 from dovecot import Dovecot, dovecot_server, mailbox_toml, write_config  # noqa: E402

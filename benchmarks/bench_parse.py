@@ -18,7 +18,7 @@ from lxml import etree
 from pyzbar.pyzbar import decode
 
 from parsers import parse_boleto_pdf, parse_nfse, parse_nfse_pdf
-from pipeline.parse import parse_message
+from parsers.message import parse_message
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 REPEAT = 9

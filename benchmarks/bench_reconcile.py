@@ -15,9 +15,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pipeline import config as config_mod
-from pipeline.reconcile import reconcile_month
-from pipeline.usage import import_file
+from pipeline.config import settings as config_mod
+from pipeline.costs.reconcile import reconcile_month
+from pipeline.costs.usage import import_file
 from storage import open_store
 
 EVENTS = 1_000_000

@@ -54,7 +54,7 @@ def measure(config: Path) -> tuple[float, int, int, int]:
     """(seconds, peak tree RSS KB, peak CLI RSS KB, ru_maxrss KB of children) for one poll."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", "from pipeline.cli import run; run()",
+    proc = subprocess.Popen([sys.executable, "-c", "from pipeline.cli.main import run; run()",
                              "poll", "--config", str(config)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = {"tree": 0, "cli": 0}

@@ -1,16 +1,16 @@
 """Pure parsers: bytes in, frozen dataclasses out; no I/O, nothing of the rest of confere."""
 
-from .body import BodyFields, BodyPatterns
-from .body import extract as extract_body_fields
-from .boleto import Boleto
-from .boleto import parse as parse_boleto_code
-from .boleto_pdf import BoletoDocument, parse_boleto_pdf
-from .errors import HostileInputError, NotABoletoError, ParseError
-from .mime import Attachment, Email, parse_email
-from .nfse import Nfse, parse_nfse, parse_nfse_all
-from .nfse_pdf import NfsePdf, parse_nfse_pdf
-from .pix import PixCode
-from .pix import parse as parse_pix
+from parsers.body import BodyFields, BodyPatterns
+from parsers.body import extract as extract_body_fields
+from parsers.boleto import Boleto
+from parsers.boleto import parse as parse_boleto_code
+from parsers.boleto_pdf import BoletoDocument, parse_boleto_pdf
+from parsers.errors import HostileInputError, NotABoletoError, ParseError
+from parsers.mime import Attachment, Email, parse_email
+from parsers.nfse import Nfse, parse_nfse, parse_nfse_all
+from parsers.nfse_pdf import NfsePdf, parse_nfse_pdf
+from parsers.pix import PixCode
+from parsers.pix import parse as parse_pix
 
 __all__ = [
     "Attachment", "BodyFields", "BodyPatterns", "Boleto", "BoletoDocument", "Email",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from .errors import NotABoletoError, ParseError
+from parsers.errors import NotABoletoError, ParseError
 
 FACTOR_BASE = date(1997, 10, 7)
 _CYCLE = 9000  # factors 1000..9999 repeat every 9,000 days since 2025-02-22

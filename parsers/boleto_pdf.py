@@ -9,11 +9,11 @@ from datetime import date
 import pypdfium2 as pdfium
 from PIL import Image
 
-from . import boleto as boleto_math
-from . import pix as pix_codes
-from .barcodes import Raster, read_itf, read_qr
-from .errors import NotABoletoError, ParseError
-from .pdf import open_pdf, page_objects, page_texts
+from parsers import boleto as boleto_math
+from parsers import pix as pix_codes
+from parsers.barcodes import Raster, read_itf, read_qr
+from parsers.errors import NotABoletoError, ParseError
+from parsers.pdf import open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
 QR_FAST_DPI = 75

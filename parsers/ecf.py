@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from . import cnpj as cnpj_rules
-from .errors import ParseError
+from parsers import cnpj as cnpj_rules
+from parsers.errors import ParseError
 
 GROSS = "3.01.01.01.01"
 DEDUCTIONS = "3.01.01.01.02"

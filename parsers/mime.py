@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 
 from lxml import html as lxml_html
 
-from .errors import ParseError
+from parsers.errors import ParseError
 
 MAX_DEPTH = 8
 # MIME defects that mean the structure itself is broken, not just untidy.

@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .cnpj import normalize
-from .errors import ParseError
-from .xmlsafe import child, descendants, local, parse_xml, text
+from parsers.cnpj import normalize
+from parsers.errors import ParseError
+from parsers.xmlsafe import child, descendants, local, parse_xml, text
 
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 NACIONAL_NS = "http://www.sped.fazenda.gov.br/nfse"

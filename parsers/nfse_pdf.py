@@ -10,10 +10,10 @@ from decimal import Decimal, InvalidOperation
 
 import pdfplumber
 
-from .body import fold, parse_month
-from .cnpj import normalize
-from .errors import ParseError
-from .pdf import open_pdf, page_texts
+from parsers.body import fold, parse_month
+from parsers.cnpj import normalize
+from parsers.errors import ParseError
+from parsers.pdf import open_pdf, page_texts
 
 _CNPJ = r"([0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2})"
 _MONEY = r"(?:r\$\s*)?(\d{1,3}(?:\.\d{3})*,\d{2}|\d+,\d{2}|\d+\.\d{2})"

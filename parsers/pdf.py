@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
-from .errors import HostileInputError, ParseError
+from parsers.errors import HostileInputError, ParseError
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
 MAX_PAGES_READ = 4

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .errors import ParseError
+from parsers.errors import ParseError
 
 PIX_GUI = "br.gov.bcb.pix"
 

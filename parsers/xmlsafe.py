@@ -6,7 +6,7 @@ import re
 
 from lxml import etree
 
-from .errors import HostileInputError, ParseError
+from parsers.errors import HostileInputError, ParseError
 
 MAX_XML_BYTES = 5 * 1024 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)

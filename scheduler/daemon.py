@@ -1,4 +1,4 @@
-"""The daemon: APScheduler decides when; pipeline.watch decides what. Clean exit on SIGTERM."""
+"""The daemon: APScheduler decides when; pipeline.mail.watcher what. Clean exit on SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from pipeline.authenticity import verify_pending
-from pipeline.config import Config, parse_interval
-from pipeline.delivery import run_alerts
+from pipeline.checks.issuer import verify_pending
+from pipeline.config.settings import Config, parse_interval
 from pipeline.errors import ConfereError
-from pipeline.leases import singleton, sqlite_daemon_lock
-from pipeline.sandbox import Sandbox
-from pipeline.watch import Watcher
+from pipeline.ingest.sandbox import Sandbox
+from pipeline.mail.leases import singleton, sqlite_daemon_lock
+from pipeline.mail.watcher import Watcher
+from pipeline.notify.delivery import run_alerts
 
 log = logging.getLogger("confere.daemon")
 

@@ -1,9 +1,9 @@
 """The store: tables, engine and sessions, blobs, migrations. Knows nothing of email or boletos."""
 
-from .blobs import BlobStore
-from .db import make_engine, migrate, open_store, session
-from .models import BoletoRow, CheckRow, Document, Invoice, Message
-from .types import from_cents, to_cents, utcnow
+from storage.blobs import BlobStore
+from storage.db import make_engine, migrate, open_store, session
+from storage.models import BoletoRow, CheckRow, Document, Invoice, Message
+from storage.types import from_cents, to_cents, utcnow
 
 __all__ = [
     "BlobStore", "BoletoRow", "CheckRow", "Document", "Invoice", "Message", "from_cents",

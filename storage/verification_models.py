@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .types import UTCDateTime, utcnow
+from storage.types import UTCDateTime, utcnow
 
 
 class Verification(SQLModel, table=True):

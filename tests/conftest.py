@@ -55,7 +55,7 @@ def demo_config(tmp_path: Path) -> Path:
 def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real `confere` command line in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import run; run()", *args],
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli.main import run; run()", *args],
                           capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"confere {' '.join(args)} failed ({proc.returncode}):\n"

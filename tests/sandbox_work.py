@@ -2,7 +2,7 @@
 
 import time
 
-from pipeline.sandbox import Failed, parse_inline
+from pipeline.ingest.sandbox import Failed, parse_inline
 
 
 def hang_on_marker(raw: bytes, limit: int):

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.alerts import evaluate_time_rules
-from pipeline.checks import Check
-from pipeline.delivery import deliver_pending
+from pipeline.checks.record import record_checks
+from pipeline.checks.vocabulary import Check
+from pipeline.config import settings as config_mod
 from pipeline.errors import ConfigError
-from pipeline.verdicts import record_checks
+from pipeline.notify.delivery import deliver_pending
+from pipeline.notify.rules import evaluate_time_rules
 from storage import Invoice, open_store
 from storage.alert_models import Alert
 from storage.usage_models import Reconciliation, UsageEvent
@@ -236,7 +236,7 @@ def test_a_bill_below_expected_is_no_overcharge(tmp_path, smtp_server):
 
 
 def test_missing_or_draft_declarations_warn_before_the_deadline(tmp_path, smtp_server):
-    from pipeline.metrics import Figures, save
+    from pipeline.costs.metrics import Figures, save
 
     extra = ('billing = "metric"\ncompanies = ["12345678000195", "11222333000181"]\n'
              'metric_bands = [{upto = "1000000", fee = "900.00"}, {fee = "1500.00"}]')

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from parsers.body import extract
-from pipeline.profiles import load_profiles
+from pipeline.config.profiles import load_profiles
 
 SERPRO = load_profiles({})["serpro"].body
 

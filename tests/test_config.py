@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
+from pipeline.config import settings as config
 from pipeline.errors import ConfigError
 
 from conftest import run_cli

@@ -29,7 +29,7 @@ def start_daemon(config: Path, log: Path) -> subprocess.Popen:
     """`confere run --config FILE` as a subprocess, its log in a file."""
     with log.open("ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.cli import run; run()", "run", "--config",
+            [sys.executable, "-c", "from pipeline.cli.main import run; run()", "run", "--config",
              str(config)], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pipeline import config as config_mod
+from pipeline.config import settings as config_mod
 from scheduler.daemon import SINGLETON_JOBS
 from storage import open_store
 

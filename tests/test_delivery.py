@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.delivery import _claim, build_message, connect, deliver_pending, retry_failed
+from pipeline.config import settings as config_mod
 from pipeline.errors import ConfigError
+from pipeline.notify.delivery import _claim, build_message, connect, deliver_pending, retry_failed
 from storage import BlobStore, open_store
 from storage.alert_models import Alert
 from storage.types import utcnow
@@ -141,7 +141,7 @@ def test_no_recipients_keeps_alerts_queued(tmp_path):
 def test_outbox_on_postgresql_writes_once_and_delivers_once(postgres_url, smtp_server, tmp_path):
     from datetime import date
 
-    from pipeline.alerts import evaluate_time_rules
+    from pipeline.notify.rules import evaluate_time_rules
 
     config = config_mod.from_dict({
         "database": {"url": postgres_url}, "storage": {"blobs": str(tmp_path / "blobs")},

@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from parsers import parse_email
-from pipeline.checks import verdict
-from pipeline.email_auth import (
+from pipeline.checks.email_auth import (
     DnsTrouble,
     EmailAuthSettings,
     aligned,
@@ -20,6 +19,7 @@ from pipeline.email_auth import (
     parse_auth_results,
     verify_dkim,
 )
+from pipeline.checks.vocabulary import verdict
 
 from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, run_cli
 
@@ -194,7 +194,7 @@ def test_spoofed_sender_is_blocked_on_ingest(tmp_path: Path) -> None:
 
 
 def test_dnsfunc_pinned_first_and_off_means_no_network() -> None:
-    from pipeline.email_auth import make_dnsfunc
+    from pipeline.checks.email_auth import make_dnsfunc
 
     lookup = make_dnsfunc(EmailAuthSettings(dkim_keys={"S1._domainkey.Serpro.gov.br.": "v=1"}))
     assert lookup(b"s1._domainkey.serpro.gov.br.") == b"v=1"

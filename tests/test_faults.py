@@ -41,7 +41,7 @@ def start_daemon(config: Path, log: Path, env: dict[str, str] | None = None) -> 
     """`confere run --config FILE` as a subprocess, its log in a file."""
     with log.open("ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.cli import run; run()", "run", "--config",
+            [sys.executable, "-c", "from pipeline.cli.main import run; run()", "run", "--config",
              str(config)], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 

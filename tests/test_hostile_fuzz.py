@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from parsers import ParseError, parse_boleto_code, parse_email, parse_nfse, parse_pix
 from parsers.body import extract
-from pipeline.parse import parse_message
-from pipeline.profiles import load_profiles
+from parsers.message import parse_message
+from pipeline.config.profiles import load_profiles
 
 from conftest import FIXTURES, cases
 

@@ -149,7 +149,7 @@ def ingested(tmp_path_factory) -> tuple[Path, dict[str, bytes], dict[str, dict]]
     for name, data in emails.items():  # three at a time: each is one `confere ingest`
         (tmp / f"{name}.eml").write_bytes(data)
         procs[name] = subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.cli import run; run()", "ingest", "--json",
+            [sys.executable, "-c", "from pipeline.cli.main import run; run()", "ingest", "--json",
              "--config", str(_config(tmp, name)), str(tmp / f"{name}.eml")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while sum(p.poll() is None for p in procs.values()) >= 3:

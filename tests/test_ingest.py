@@ -186,8 +186,8 @@ def test_oversize_message_is_quarantined_without_parsing(tmp_path, demo_config):
 
 
 def test_a_message_left_pending_by_a_crash_is_judged_on_the_next_run(tmp_path, demo_config):
-    from pipeline import config
-    from pipeline.ingest import Ingestor
+    from pipeline.config import settings as config
+    from pipeline.ingest.ingestor import Ingestor
     from storage import open_store
 
     cfg = config.load(demo_config)

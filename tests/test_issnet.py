@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.authenticity import pending, verify_authenticity
+from pipeline.checks.issuer import pending, verify_authenticity
+from pipeline.config import settings as config_mod
 from pipeline.issuers.compare import NoteFacts, compare_notes
 from pipeline.issuers.http import RateLimiter
 from pipeline.issuers.issnet import Query, envelope, parse_page

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.mailmatch import decode_subject, fold, search_criteria
-from pipeline.sandbox import Sandbox
-from pipeline.watch import Watcher
+from pipeline.config import settings as config_mod
+from pipeline.ingest.sandbox import Sandbox
+from pipeline.mail.selection import decode_subject, fold, search_criteria
+from pipeline.mail.watcher import Watcher
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor
 

@@ -8,15 +8,15 @@ import json
 import httpx
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.metering import (
+from pipeline.config import settings as config_mod
+from pipeline.costs.metering import (
     AsyncMeteringTransport,
     MemoryRecorder,
     MeteringTransport,
     StoreRecorder,
     meter_client,
 )
-from pipeline.reconcile import count_usage
+from pipeline.costs.reconcile import count_usage
 from storage import open_store
 from storage.usage_models import UsageEvent
 

@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import Session, select
 
 from parsers.ecf import EcfError, parse_ecf
-from pipeline import config as config_mod
-from pipeline import metrics
-from pipeline.reconcile import reconcile_month
+from pipeline.config import settings as config_mod
+from pipeline.costs import metrics
+from pipeline.costs.reconcile import reconcile_month
 from storage import CheckRow, Invoice, Message, open_store
 
 from conftest import run_cli

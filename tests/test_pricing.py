@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config as config_mod
-from pipeline.errors import ConfigError
-from pipeline.pricing import (
+from pipeline.config import settings as config_mod
+from pipeline.costs.pricing import (
     builtin_tables,
     is_billable,
     load_tables,
@@ -19,6 +18,7 @@ from pipeline.pricing import (
     table_for,
     type_from_path,
 )
+from pipeline.errors import ConfigError
 
 SERPRO = "serpro-integra-contador-2025-12"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.forecast import forecast
-from pipeline.reconcile import reconcile_invoice, reconcile_month
-from pipeline.usage import insert_events
+from pipeline.config import settings as config_mod
+from pipeline.costs.forecast import forecast
+from pipeline.costs.reconcile import reconcile_invoice, reconcile_month
+from pipeline.costs.usage import insert_events
 from storage import CheckRow, Invoice, Message, open_store
 from storage.usage_models import Reconciliation
 
@@ -185,7 +185,7 @@ def test_forecast_projects_the_band_reached_and_the_budget(tmp_path):
 
 
 def test_the_current_month_carries_its_forecast(tmp_path, demo_config):
-    from pipeline.pricing import SAO_PAULO, month_of
+    from pipeline.costs.pricing import SAO_PAULO, month_of
 
     cfg = config_mod.load(demo_config)
     engine = open_store(cfg.database_url)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.charts import BILLED_COLOUR, EXPECTED_COLOUR
-from pipeline.reports import build, to_json
+from pipeline.config import settings as config_mod
+from pipeline.reports.charts import BILLED_COLOUR, EXPECTED_COLOUR
+from pipeline.reports.report import build, to_json
 from storage import Invoice, open_store
 from storage.usage_models import Reconciliation
 

@@ -1,6 +1,6 @@
 """The parse sandbox: a hang, a memory hog or a crash costs one message, never the run."""
 
-from pipeline.sandbox import Failed, Sandbox
+from pipeline.ingest.sandbox import Failed, Sandbox
 
 from sandbox_work import hang_on_marker
 

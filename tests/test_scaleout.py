@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 from test_daemon import _count, start_daemon, stop, wait_for
 
-from pipeline.leases import Leases, singleton
+from pipeline.mail.leases import Leases, singleton
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor, MessageLease
 

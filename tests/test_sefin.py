@@ -68,7 +68,7 @@ def test_national_server_error_is_unknown(stored: Path, pki: Pki, server: StandI
 
 
 def test_no_certificate_national_link(stored: Path) -> None:
-    from pipeline import config as config_mod
+    from pipeline.config import settings as config_mod
 
     checks, verdict, _inv = verify(config_mod.load(stored / "base.toml"), layout="nacional")
     assert checks["authenticity.sefin"].startswith("skipped")

@@ -13,7 +13,7 @@ from lxml import etree
 
 from fixtures.keys import Identity
 from fixtures.xmldsig import sign_enveloped
-from pipeline.signature import DS, signer_cnpj, verify_signatures
+from parsers.xmldsig import DS, signer_cnpj, verify_signatures
 
 from conftest import FIXTURES, cases
 

@@ -10,8 +10,8 @@ from lxml import etree
 
 from parsers import Attachment, ParseError, parse_nfse
 from parsers.body import BodyFields
-from pipeline.parse import ParsedMessage, _xml
-from pipeline.verify import signature
+from parsers.message import ParsedMessage, _xml
+from pipeline.checks.offline import signature
 
 from conftest import FIXTURES
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
+from parsers.tnef import expand_winmail
+from pipeline.config import settings as config_mod
 from pipeline.errors import ConfigError
-from pipeline.mailbox import ImapSource, MailboxError, oauth_token, parse_after, password
-from pipeline.mailmatch import Selector
-from pipeline.mailstate import FolderReport
-from pipeline.sandbox import Sandbox
-from pipeline.sources import LocalSource, local_kind
-from pipeline.tnef import expand_winmail
-from pipeline.watch import Watcher, status_rows
+from pipeline.ingest.sandbox import Sandbox
+from pipeline.mail.cursors import FolderReport
+from pipeline.mail.imap import ImapSource, MailboxError, oauth_token, parse_after, password
+from pipeline.mail.selection import Selector
+from pipeline.mail.sources import LocalSource, local_kind
+from pipeline.mail.watcher import Watcher, status_rows
 from storage import Message, open_store
 
 from dovecot import message

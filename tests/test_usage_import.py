@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from pipeline import config as config_mod
-from pipeline.reconcile import count_usage
-from pipeline.usage import import_file
+from pipeline.config import settings as config_mod
+from pipeline.costs.reconcile import count_usage
+from pipeline.costs.usage import import_file
 from storage import open_store
 from storage.usage_models import UsageEvent
 
@@ -151,7 +151,7 @@ def pg_engine(postgres_url):
 
 
 def test_import_and_reconcile_on_postgresql(tmp_path, postgres_url, pg_engine):
-    from pipeline.reconcile import reconcile_month
+    from pipeline.costs.reconcile import reconcile_month
 
     cfg = config_mod.from_dict({"database": {"url": postgres_url}, "contracts": [
         {"vendor": "serpro", "number": "261074", "pricing_mode": "progressive"}]}, tmp_path)

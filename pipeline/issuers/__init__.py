@@ -1,8 +1,8 @@
 """Asking the issuer: ISSNet's SOAP web service, the national NFS-e API, and prefilled links."""
 
-from .compare import NoteFacts, compare_notes
-from .http import IssuerError, IssuerUnavailable, RateLimiter, client_identity
-from .links import issnet_link, sefin_link
+from pipeline.issuers.compare import NoteFacts, compare_notes
+from pipeline.issuers.http import IssuerError, IssuerUnavailable, RateLimiter, client_identity
+from pipeline.issuers.links import issnet_link, sefin_link
 
 __all__ = [
     "IssuerError", "IssuerUnavailable", "NoteFacts", "RateLimiter", "client_identity",

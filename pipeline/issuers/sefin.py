@@ -13,8 +13,7 @@ import httpx
 from parsers.errors import ParseError
 from parsers.nfse import Nfse, parse_nfse_all
 from parsers.xmlsafe import MAX_XML_BYTES
-
-from .http import IssuerError, RateLimiter, request
+from pipeline.issuers.http import IssuerError, RateLimiter, request
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,162 @@
+"""One message's bytes to its documents: MIME, then each attachment by its sniffed kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pypdfium2 import PdfPage
+
+from parsers import (
+    Attachment,
+    BoletoDocument,
+    Email,
+    HostileInputError,
+    Nfse,
+    NfsePdf,
+    NotABoletoError,
+    ParseError,
+    parse_email,
+    parse_nfse_all,
+    parse_nfse_pdf,
+)
+from parsers.boleto_pdf import looks_like_boleto, read_boleto
+from parsers.nfse_pdf import looks_like_nfse
+from parsers.pdf import open_pdf, page_texts
+from parsers.tnef import expand_winmail
+from parsers.xmldsig import SignatureResult, verify_signatures
+
+_CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive",
+                "html": "HTML", "text": "plain text", "other": "unrecognised binary data"}
+_DEFECT_WORDS = {
+    "StartBoundaryNotFoundDefect": "the multipart boundary it declares never appears",
+    "MultipartInvariantViolationDefect": "a multipart message with no parts",
+    "InvalidBase64PaddingDefect": "damaged base64 (bad padding)",
+    "InvalidBase64CharactersDefect": "damaged base64 (invalid characters)",
+    "InvalidBase64LengthDefect": "damaged base64 (truncated)",
+}
+
+
+def _defect_words(defects: tuple[str, ...]) -> list[str]:
+    names = dict.fromkeys(d.split(":", 1)[0] for d in defects)
+    return [_DEFECT_WORDS.get(n, n) for n in names]
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """An attachment and what it turned out to be: nfse_xml, nfse_pdf, boleto_pdf or other."""
+
+    attachment: Attachment
+    role: str
+    nfse: Nfse | None = None
+    nfse_pdf: NfsePdf | None = None
+    boleto: BoletoDocument | None = None
+    note: str | None = None
+    # XMLDSig results, verified here in the sandbox (signatures are untrusted input too).
+    signatures: tuple[SignatureResult, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A message read to the end: the email, the one carrying the bill, documents, problems."""
+
+    email: Email
+    effective: Email
+    forwarded: bool
+    documents: tuple[ParsedDocument, ...]
+    problems: tuple[str, ...]
+
+    def first(self, role: str) -> ParsedDocument | None:
+        """The first document with this role."""
+        return next((d for d in self.documents if d.role == role), None)
+
+
+def carrier(email: Email) -> tuple[Email, bool]:
+    """The email that carries the bill: itself, or a forwarded original holding the documents."""
+    if any(a.kind in ("pdf", "xml") for a in email.attachments):
+        return email, False
+    for inner in email.forwarded:
+        if any(a.kind in ("pdf", "xml") for a in inner.attachments):
+            return inner, True
+    return email, False
+
+
+def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
+    with open_pdf(att.data) as doc:
+        pages: dict[int, PdfPage] = {}
+        texts = page_texts(doc, keep=pages)
+        text = "\n".join(texts)
+        if looks_like_boleto(text):
+            try:
+                boleto = read_boleto(doc, reference, texts, pages)
+            except NotABoletoError as exc:
+                return ParsedDocument(att, "other", note=str(exc))
+            return ParsedDocument(att, "boleto_pdf", boleto=boleto)
+        if looks_like_nfse(text):
+            return ParsedDocument(att, "nfse_pdf",
+                                  nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
+        # No text saying what it is: a scanned boleto still carries its barcode in the image.
+        try:
+            boleto = read_boleto(doc, reference, texts, pages)
+        except ParseError:
+            return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
+        return ParsedDocument(att, "boleto_pdf", boleto=boleto)
+
+
+def _xml(att: Attachment) -> ParsedDocument:
+    try:
+        notes = parse_nfse_all(att.data)
+    except HostileInputError:
+        raise
+    except ParseError as exc:
+        if str(exc).startswith("no NFS-e found"):
+            return ParsedDocument(att, "other", note=str(exc))
+        raise
+    return ParsedDocument(att, "nfse_xml", nfse=notes[0], signatures=verify_signatures(att.data))
+
+
+def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> ParsedMessage:
+    """Parse everything in a message; a bad attachment becomes a problem, never an exception.
+
+    A winmail.dat is unpacked first (here, inside the sandbox: TNEF is untrusted input too).
+    """
+    email = parse_email(expand_winmail(raw) or raw)
+    problems = []
+    if email.fatal_defects:
+        problems.append("broken MIME structure: " + "; ".join(_defect_words(email.fatal_defects)))
+    effective, forwarded = carrier(email)
+    reference = effective.date.date() if effective.date else None
+    documents: list[ParsedDocument] = []
+    for att in effective.attachments:
+        if len(att.data) > max_attachment_bytes:
+            problems.append(f"{att.label}: {len(att.data):,} bytes, over the "
+                            f"{max_attachment_bytes:,} byte limit for one attachment")
+            documents.append(ParsedDocument(att, "other", note="too large"))
+            continue
+        if att.claimed in ("pdf", "xml") and att.kind != att.claimed:
+            problems.append(f"{att.label}: named as {_CLAIM_WORDS[att.claimed]} but its content "
+                            f"is {_CLAIM_WORDS.get(att.kind, att.kind)}")
+            documents.append(ParsedDocument(att, "other", note="content does not match its name"))
+            continue
+        bad = [d for d in att.defects if d.split(":", 1)[0].startswith("InvalidBase64")]
+        if bad and att.kind in ("pdf", "xml"):
+            problems.append(f"{att.label}: damaged transfer encoding ({bad[0]})")
+            documents.append(ParsedDocument(att, "other", note="damaged encoding"))
+            continue
+        try:
+            if att.kind == "pdf":
+                documents.append(_pdf(att, reference))
+            elif att.kind == "xml":
+                documents.append(_xml(att))
+            else:
+                documents.append(ParsedDocument(att, "other"))
+        except ParseError as exc:
+            problems.append(f"{att.label}: {exc}")
+            documents.append(ParsedDocument(att, "other", note=str(exc)))
+        except MemoryError:
+            problems.append(f"{att.label}: ran out of memory while reading it")
+            documents.append(ParsedDocument(att, "other", note="out of memory"))
+        except Exception as exc:  # a parser bug or library crash must not lose the message
+            problems.append(f"{att.label}: could not be read ({type(exc).__name__}: {exc})")
+            documents.append(ParsedDocument(att, "other", note=str(exc)))
+    return ParsedMessage(email, effective, forwarded, tuple(documents), tuple(problems))

@@ -1,0 +1,47 @@
+"""Recording checks on a stored bill and keeping its verdict in step with all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import insert
+from sqlmodel import Session, select
+
+from pipeline.checks.vocabulary import Check, verdict
+from storage import CheckRow, Invoice, utcnow
+
+
+def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *,
+                  new: bool = False) -> str:
+    """Insert or replace checks by name on an invoice, then recompute and set its verdict.
+
+    Every stage that judges a bill (offline checks, issuer look-ups, reconciliation) records
+    through this, so the verdict always follows the rules in pipeline.checks.vocabulary over all
+    stored checks. new: the invoice was just inserted, so it has no checks to read first.
+    The caller commits.
+    """
+    assert invoice.id is not None, "flush the invoice before recording checks"
+    if new:  # one multi-row INSERT, no row objects: the bulk of a bill's writes
+        by_name = {c.name: c for c in checks}
+        now = utcnow()
+        session.execute(insert(CheckRow), [
+            {"invoice_id": invoice.id, "name": c.name, "outcome": c.outcome, "detail": c.detail,
+             "checked_at": now} for c in by_name.values()])
+        invoice.verdict = verdict(by_name.values())
+        session.add(invoice)
+        return invoice.verdict
+    existing = {c.name: c for c in session.exec(
+        select(CheckRow).where(CheckRow.invoice_id == invoice.id)).all()}
+    for check in checks:
+        row = existing.get(check.name)
+        if row is None:
+            row = CheckRow(invoice_id=invoice.id, name=check.name, outcome=check.outcome,
+                           detail=check.detail)
+            existing[check.name] = row
+        else:
+            row.outcome, row.detail, row.checked_at = check.outcome, check.detail, utcnow()
+        session.add(row)
+    invoice.verdict = verdict(Check(r.name, r.outcome, r.detail)  # type: ignore[arg-type]
+                              for r in existing.values())
+    session.add(invoice)
+    return invoice.verdict

@@ -1,0 +1,374 @@
+"""The ingest stage: raw bytes stored first, then parsed, judged and written in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from parsers import BodyFields, extract_body_fields
+from parsers.message import ParsedDocument, ParsedMessage
+from pipeline.checks.issuer import authenticity_checks, prefetch_issuer
+from pipeline.checks.offline import BillContext, offline_checks
+from pipeline.checks.record import record_checks
+from pipeline.checks.vocabulary import Check, verdict
+from pipeline.config.profiles import VendorProfile
+from pipeline.config.settings import Config
+from pipeline.costs.reconcile import reconcile_check
+from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
+from pipeline.notify.rules import enqueue_bill_alerts
+from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
+
+BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
+log = logging.getLogger("confere.ingest")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one message."""
+
+    message_id: int
+    status: str  # invoice | ignored | quarantined | duplicate
+    reason: str | None
+    invoice_id: int | None
+
+
+def identify_vendor(m: ParsedMessage, vendors: Iterable[VendorProfile]) -> VendorProfile | None:
+    """The vendor by sender domain, else by the NFS-e provider's CNPJ, else by subject hints."""
+    vendors = list(vendors)
+    for v in vendors:
+        if v.sender_matches(m.effective.from_domain):
+            return v
+    nfse = next((d.nfse for d in m.documents if d.nfse), None)
+    pdf = next((d.nfse_pdf for d in m.documents if d.nfse_pdf), None)
+    provider = (nfse.provider_cnpj if nfse else None) or (pdf.provider_cnpj if pdf else None)
+    for v in vendors:
+        if provider and provider[:8] in v.cnpj_roots:
+            return v
+    if any(d.role in BILL_ROLES for d in m.documents):
+        subject = (m.effective.subject or "").lower()
+        for v in vendors:
+            if any(h in subject for h in v.subject_hints):
+                return v
+    return None
+
+
+def find_fields(m: ParsedMessage, vendor: VendorProfile) -> BodyFields:
+    """Body fields from the email carrying the bill, filled in from the forwarding one."""
+    fields = extract_body_fields(m.effective.text, vendor.body)
+    if m.forwarded:
+        outer = extract_body_fields(m.email.text, vendor.body)
+        fields = BodyFields(fields.contract_number or outer.contract_number,
+                            fields.reference_month or outer.reference_month,
+                            fields.due_date or outer.due_date)
+    return fields
+
+
+class Ingestor:
+    """Stores raw messages and turns them into invoices, quarantines or ignores."""
+
+    def __init__(self, config: Config, engine: Engine, sandbox: Sandbox) -> None:
+        self.config = config
+        self.engine = engine
+        self.blobs = BlobStore(config.blob_dir)
+        self.sandbox = sandbox
+
+    # -- storing raw bytes -------------------------------------------------------------------
+    def store_raw(self, raw: bytes, *, source: str, path: str | None = None,
+                  mailbox: str | None = None, folder: str | None = None,
+                  uidvalidity: int | None = None, uid: int | None = None) -> tuple[Message, bool]:
+        """Keep the bytes and a message row; (row, False) when these bytes were stored before."""
+        digest = self.blobs.put(raw)
+        with Session(self.engine, expire_on_commit=False) as s:
+            existing = s.exec(select(Message).where(Message.sha256 == digest)).first()
+            if existing is not None:
+                return existing, False
+            msg = Message(sha256=digest, size=len(raw), source=source, path=path, mailbox=mailbox,
+                          folder=folder, uidvalidity=uidvalidity, uid=uid)
+            s.add(msg)
+            try:
+                s.commit()
+            except IntegrityError:
+                s.rollback()
+                return s.exec(select(Message).where(Message.sha256 == digest)).one(), False
+            return msg, True
+
+    # -- processing --------------------------------------------------------------------------
+    def ingest_paths(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Result]]:
+        """Store and process .eml files as a stream; yields each file's result in order."""
+
+        def stored() -> Iterator[tuple[object, Message, bytes | None]]:
+            for path in paths:
+                raw = path.read_bytes()
+                msg, new = self.store_raw(raw, source="file", path=str(path))
+                # A message stored by a run that crashed before judging it is judged now.
+                yield path, msg, raw if new or msg.status == "pending" else None
+
+        for (path, _msg), result in self.process_many(stored()):
+            yield path, result  # type: ignore[misc]
+
+    def process_pending(self, limit: int | None = None) -> Iterator[Result]:
+        """Finish messages stored but not yet processed (a crash, or a fetch-only pass)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            query = select(Message).where(Message.status == "pending").order_by(Message.id)
+            rows = s.exec(query.limit(limit) if limit else query).all()
+        items = ((row.id, row, self.blobs.get(row.sha256)) for row in rows)
+        for _key, result in self.process_many(items):
+            yield result
+
+    def process_many(self, items: Iterable[tuple[object, Message, bytes | None]]
+                     ) -> Iterator[tuple[tuple[object, Message], Result]]:
+        """Parse in the sandbox and judge each message, lazily and in order.
+
+        A raw of None marks a message stored before: it is reported as a duplicate.
+        """
+        limit = self.config.settings.limits.max_message_bytes
+        oversize: dict[int, int] = {}
+
+        def pairs() -> Iterator[tuple[tuple[object, Message], bytes | None]]:
+            for key, msg, raw in items:
+                if raw is not None and len(raw) > limit:
+                    oversize[msg.id] = len(raw)  # type: ignore[index]
+                    raw = None
+                yield (key, msg), raw
+
+        for (key, msg), outcome in self.sandbox.map(pairs()):
+            if msg.id in oversize:
+                outcome = Failed(f"message is {oversize.pop(msg.id):,} bytes, over the "
+                                 f"{limit:,} byte limit")
+            if outcome is None:
+                result = Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
+            else:
+                result = self.finish(msg, outcome)
+            yield (key, msg), result
+
+    def finish(self, msg: Message, outcome: Outcome) -> Result:
+        """Decide the message's status and write everything in one transaction.
+
+        Whatever goes wrong while judging (a bug, a value the store refuses), the message ends
+        quarantined with the reason and its raw bytes kept, and the rest of the batch goes on.
+        """
+        try:
+            return self._finish(msg, outcome)
+        except Exception as exc:
+            log.exception("message #%s could not be judged", msg.id)
+            with Session(self.engine, expire_on_commit=False) as s:
+                row = s.get(Message, msg.id)
+                assert row is not None
+                return self._close(s, row, "quarantined", "could not be judged "
+                                   f"({type(exc).__name__}: {exc}); the raw message is kept")
+
+    def _finish(self, msg: Message, outcome: Outcome) -> Result:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.merge(msg, load=False)  # this daemon holds its claim: no need to re-read
+            if isinstance(outcome, Failed):
+                return self._close(s, row, "quarantined", outcome.reason)
+            m = outcome
+            if m.problems:
+                _fill_headers(row, m)
+                self._store_documents(s, row, m, self._write_documents(m))
+                return self._close(s, row, "quarantined", "; ".join(m.problems))
+            vendor = identify_vendor(m, self.config.vendors.values())
+            if vendor is None:
+                _fill_headers(row, m)
+                return self._close(s, row, "ignored", "not from a configured vendor "
+                                   f"(sender {m.effective.from_address or 'unknown'})")
+            if not any(d.role in BILL_ROLES for d in m.documents):
+                _fill_headers(row, m)
+                return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
+                                   "(no boleto, no NFS-e)")
+            writing = self._write_documents(m)  # the disk syncs while the bill is judged
+            # Reads and the issuer's answer first, writes after: no write lock is held while
+            # the issuer's web service is asked (SQLite has one writer at a time).
+            fields = find_fields(m, vendor)
+            checks = offline_checks(m, fields, self._context(s, vendor))
+            invoice = _invoice(row, m, vendor, fields, checks)
+            dup = _existing_invoice(s, invoice)
+            issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
+            _fill_headers(row, m)
+            self._store_documents(s, row, m, writing)
+            if dup is not None:
+                changed = _differs_from_stored(s, dup, invoice, m)
+                if changed:
+                    failed = [c.name for c in checks if c.outcome == "fail"]
+                    return self._close(
+                        s, row, "quarantined",
+                        f"same NFS-e {invoice.nfse_number} as invoice #{dup.id} but {changed}: "
+                        "possibly a forged re-send, do not pay from this email"
+                        + (f" (its own checks failed: {', '.join(failed)})" if failed else ""))
+                return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
+                                   f"{invoice.provider_cnpj} is already stored as invoice "
+                                   f"#{dup.id}", invoice_id=dup.id)
+            _settle(row, "invoice", None)  # written with the headers, in the flush below
+            s.add(invoice)
+            s.flush()
+            boleto = _boleto_row(invoice.id, m)
+            if boleto is not None:
+                s.add(boleto)
+            # Every stage judges the new bill, then its checks are written once, together:
+            # offline checks, the issuer's look-up (authenticity.*), reconciliation (reconcile.*).
+            # Their reads need none of the bill's pending rows: those are flushed once, after.
+            with s.no_autoflush:
+                checks += authenticity_checks(s, invoice, m, self.config, new=True,
+                                              prefetched=issuer_answer)
+                checks.append(reconcile_check(s, invoice, self.config))
+            record_checks(s, invoice, checks, new=True)
+            enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
+            return self._close(s, row, "invoice", None, invoice_id=invoice.id)
+
+    def _close(self, s: Session, row: Message, status: str, reason: str | None,
+               invoice_id: int | None = None) -> Result:
+        _settle(row, status, reason)
+        s.add(row)
+        s.commit()
+        return Result(row.id, status, reason, invoice_id)
+
+    def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
+        """Start writing the message's attachments to the blob store (each once)."""
+        return self.blobs.put_async([d.attachment.data for d in _unique_documents(m)])
+
+    def _store_documents(self, s: Session, row: Message, m: ParsedMessage,
+                         writing: list[Future[str]]) -> None:
+        """Document rows for the attachments, once their bytes are safely on disk."""
+        for done in writing:
+            done.result()  # an OSError (disk full) fails the message here, before any commit
+        for d in _unique_documents(m):
+            att = d.attachment
+            s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
+                           content_type=att.content_type, kind=d.role, size=len(att.data),
+                           error=d.note))
+
+    def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
+        company = self.config.settings.company
+        seen: list[str] = []
+        if not vendor.banks:  # banks seen on good bills stand in for the banks not configured
+            seen = list(s.exec(
+                select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
+                .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok").distinct()).all())
+        return BillContext(
+            vendor=vendor,
+            company_cnpjs=tuple(company.cnpjs),
+            company_domains=tuple(d.lower() for d in company.email_domains),
+            contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
+                            for c in self.config.contracts_for(vendor.key)),
+            banks_seen=frozenset(seen),
+        )
+
+    def _invoice_id(self, msg: Message) -> int | None:
+        with Session(self.engine) as s:
+            inv = s.exec(select(Invoice).where(Invoice.message_id == msg.id)).first()
+            return inv.id if inv else None
+
+
+def _dup_reason(msg: Message) -> str:
+    return f"the same message (sha256 {msg.sha256[:12]}…) was stored before as #{msg.id}"
+
+
+def _unique_documents(m: ParsedMessage) -> list[ParsedDocument]:
+    """The message's documents, the first of each attachment when one is attached twice."""
+    first: dict[str, ParsedDocument] = {}
+    for d in m.documents:
+        first.setdefault(d.attachment.sha256, d)
+    return list(first.values())
+
+
+def _settle(row: Message, status: str, reason: str | None) -> None:
+    """Set the message's outcome (once: settling it again on commit writes nothing more)."""
+    if row.processed_at is None or (row.status, row.reason) != (status, reason):
+        row.status, row.reason, row.processed_at = status, reason, utcnow()
+
+
+def _fill_headers(row: Message, m: ParsedMessage) -> None:
+    row.message_id = m.email.message_id
+    row.from_address = m.email.from_address
+    row.subject = m.email.subject
+    row.sent_at = m.email.date if m.email.date and m.email.date.tzinfo else None
+
+
+def _existing_invoice(s: Session, inv: Invoice) -> Invoice | None:
+    if not inv.nfse_number or not inv.provider_cnpj:
+        return None
+    return s.exec(select(Invoice).where(Invoice.provider_cnpj == inv.provider_cnpj,
+                                        Invoice.nfse_number == inv.nfse_number)).first()
+
+
+def _differs_from_stored(s: Session, stored: Invoice, new: Invoice,
+                         m: ParsedMessage) -> str | None:
+    """What a re-sent bill changes against the stored one (boleto, Pix, amount), in words."""
+    old = s.exec(select(BoletoRow).where(BoletoRow.invoice_id == stored.id)).first()
+    fresh = _boleto_row(stored.id, m)
+    if (old is None) != (fresh is None):
+        return "a boleto was added or removed"
+    if old is not None and fresh is not None:
+        if old.barcode != fresh.barcode:
+            return f"a different boleto (barcode {fresh.barcode}, stored {old.barcode})"
+        if old.pix_payload != fresh.pix_payload:
+            return "a different Pix QR code"
+    if stored.net_cents != new.net_cents or stored.services_cents != new.services_cents:
+        return "different NFS-e amounts"
+    return None
+
+
+def _invoice(row: Message, m: ParsedMessage, vendor: VendorProfile, fields: BodyFields,
+             checks: list[Check]) -> Invoice:
+    inv = Invoice(message_id=row.id, vendor=vendor.key, contract_number=fields.contract_number,
+                  reference_month=fields.reference_month, due_date=fields.due_date,
+                  verdict=verdict(checks))
+    xml = m.first("nfse_xml")
+    pdf = m.first("nfse_pdf")
+    if xml is not None and xml.nfse is not None:
+        n = xml.nfse
+        inv.nfse_layout = n.layout
+        inv.nfse_number = n.number
+        inv.verification_code = n.verification_code
+        inv.access_key = n.access_key
+        inv.issued_at = n.issued_at.isoformat() if n.issued_at else None
+        inv.competence = n.competence
+        inv.provider_cnpj = n.provider_cnpj
+        inv.provider_name = n.provider_name
+        inv.provider_municipal_registration = n.provider_municipal_registration
+        inv.taker_cnpj = n.taker_cnpj
+        inv.services_cents = to_cents(n.services_amount)
+        inv.deductions_cents = to_cents(n.deductions_amount)
+        inv.iss_cents = to_cents(n.iss_amount)
+        inv.iss_withheld = n.iss_withheld
+        inv.retentions_cents = to_cents(n.retentions_amount)
+        inv.net_cents = to_cents(n.net_amount)
+        inv.service_item = n.service_item
+        inv.municipality_code = n.municipality_code
+    elif pdf is not None and pdf.nfse_pdf is not None:
+        p = pdf.nfse_pdf
+        inv.nfse_layout = "pdf"
+        inv.nfse_number = p.number
+        inv.verification_code = p.verification_code
+        inv.access_key = p.access_key
+        inv.competence = p.competence
+        inv.provider_cnpj = p.provider_cnpj
+        inv.taker_cnpj = p.taker_cnpj
+        inv.services_cents = to_cents(p.services_amount)
+        inv.net_cents = to_cents(p.net_amount)
+    return inv
+
+
+def _boleto_row(invoice_id: int | None, m: ParsedMessage) -> BoletoRow | None:
+    doc = m.first("boleto_pdf")
+    if doc is None or doc.boleto is None or doc.boleto.boleto is None:
+        return None
+    b, pix = doc.boleto.boleto, doc.boleto.pix
+    return BoletoRow(
+        invoice_id=invoice_id, digitable_line=b.digitable_line, barcode=b.barcode,
+        bank_code=b.bank_code, due_date=b.due_date, amount_cents=to_cents(b.amount),
+        barcode_read=doc.boleto.barcode_read is not None,
+        pix_payload=pix.payload if pix else None, pix_crc_valid=pix.crc_valid if pix else None,
+        pix_merchant_name=pix.merchant_name if pix else None,
+        pix_merchant_city=pix.merchant_city if pix else None,
+        pix_amount_cents=to_cents(pix.amount) if pix else None,
+        pix_key=pix.key if pix else None, pix_url=pix.url if pix else None,
+        pix_txid=pix.txid if pix else None,
+    )

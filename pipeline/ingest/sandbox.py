@@ -1,0 +1,167 @@
+"""Parsing in a process pool with a per-message time and memory limit (hostile PDFs, bombs)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from parsers import ParseError
+from parsers.message import ParsedMessage, parse_message
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A message the parser could not finish: why, in words for the quarantine reason."""
+
+    reason: str
+
+
+Outcome = ParsedMessage | Failed
+WORKER_NICENESS = 5
+
+
+def _limit_worker(megabytes: int) -> None:
+    """A worker's limits: its address space, and a lower priority than the process judging
+    and storing what it parses (that one is serial: the workers should wait on it, never it
+    on them)."""
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.nice(WORKER_NICENESS)
+
+
+def _work(raw: bytes, max_attachment_bytes: int) -> Outcome:
+    try:
+        return parse_message(raw, max_attachment_bytes)
+    except ParseError as exc:
+        return Failed(f"unreadable message: {exc}")
+    except MemoryError:
+        return Failed("ran out of memory while parsing (per-message limit)")
+    except Exception as exc:
+        return Failed(f"unreadable message ({type(exc).__name__}: {exc})")
+
+
+class Sandbox:
+    """Parses messages in worker processes; a hang or crash costs one message, not the run."""
+
+    def __init__(self, workers: int = 0, seconds: float = 20.0, memory_mb: int = 1024,
+                 max_attachment_bytes: int = 20 * 1024 * 1024,
+                 work: Callable[[bytes, int], Outcome] | None = None) -> None:
+        self.work = work or _work
+        self.workers = workers or os.cpu_count() or 1
+        self.seconds = seconds
+        self.memory_mb = memory_mb
+        self.max_attachment_bytes = max_attachment_bytes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_limit_worker,
+                initargs=(self.memory_mb,),
+            )
+        return self._pool
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit(self, raw: bytes) -> Future[Outcome]:
+        return self._executor().submit(self.work, raw, self.max_attachment_bytes)
+
+    def map(self, items: Iterable[tuple[object, bytes | None]]
+            ) -> Iterator[tuple[object, Outcome | None]]:
+        """Parse (key, raw) pairs lazily, yielding (key, outcome) in input order.
+
+        A raw of None passes through untouched as (key, None), keeping its place in the order.
+        """
+        inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
+        source = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(inflight) < self.workers * 2:
+                try:
+                    key, raw = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                if raw is None:
+                    done: Future[Outcome] = Future()
+                    done.set_result(None)  # type: ignore[arg-type]
+                    inflight.append((key, b"", done, time.monotonic()))
+                else:
+                    inflight.append((key, raw, self._submit(raw), time.monotonic()))
+            if not inflight:
+                return
+            key, raw, fut, started = inflight.popleft()
+            yield key, self._result(raw, fut, started, inflight)
+
+    def _result(self, raw: bytes, fut: Future[Outcome], started: float,
+                inflight: deque[tuple[object, bytes, Future[Outcome], float]]) -> Outcome:
+        # Each message gets its full allowance from when a worker could take it.
+        budget = self.seconds * (1 + len(inflight) // self.workers)
+        try:
+            return fut.result(timeout=max(0.1, started + budget - time.monotonic()))
+        except FutureTimeout:
+            self._kill()
+            self._resubmit(inflight)
+            return Failed(f"parsing took longer than the {self.seconds:g} s limit")
+        except MemoryError:
+            return Failed("ran out of memory while parsing (per-message limit)")
+        except BrokenProcessPool:
+            self._kill()
+            # Which message broke the pool is unknown: retry this one alone to find out.
+            alone = self._run_alone(raw)
+            self._resubmit(inflight)
+            return alone
+
+    def _run_alone(self, raw: bytes) -> Outcome:
+        fut = self._submit(raw)
+        try:
+            return fut.result(timeout=self.seconds)
+        except FutureTimeout:
+            self._kill()
+            return Failed(f"parsing took longer than the {self.seconds:g} s limit")
+        except BrokenProcessPool:
+            self._kill()
+            return Failed("the parser crashed on this message (worker process died)")
+
+    def _resubmit(self, inflight: deque[tuple[object, bytes, Future[Outcome], float]]) -> None:
+        items = list(inflight)
+        inflight.clear()
+        for key, raw, old, _started in items:
+            kept = old.done() and not old.cancelled() and not old.exception()
+            fut = old if kept else self._submit(raw)
+            inflight.append((key, raw, fut, time.monotonic()))
+
+
+def parse_inline(raw: bytes, max_attachment_bytes: int) -> Outcome:
+    """Same as one sandboxed parse, in this process (for tests and debugging)."""
+    return _work(raw, max_attachment_bytes)
+
+

@@ -1,0 +1,299 @@
+"""IMAP polling: STATUS first, ASCII search, ENVELOPE before bodies, BODY.PEEK in bounded chunks."""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import logging
+import os
+import random
+import shlex
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError
+
+from pipeline.config.settings import MailboxConfig
+from pipeline.errors import ConfereError
+from pipeline.mail.cursors import FolderReport, FolderState
+from pipeline.mail.selection import Selector, chunks, search_criteria, size_batches
+
+log = logging.getLogger("confere.mailbox")
+
+DROPPED = (IMAPClientAbortError, imaplib.IMAP4.abort, OSError, EOFError)  # BYE, reset, timeout
+BACKOFF = (0.5, 1.0, 2.0, 4.0)  # seconds before each reconnect of a folder, jittered
+STORE_BATCH = 50  # messages per store transaction
+FETCH_BYTES = 32 * 1024 * 1024  # bodies per FETCH command, at most
+
+
+class MailboxError(ConfereError):
+    """A mailbox cannot be used as configured (credentials, post-action, server refusal)."""
+
+
+def parse_after(after: str) -> tuple[str, str | None]:
+    """'flag' / 'flag:$Kw' / 'label:Name' / 'move:Folder' / 'none' to (action, argument)."""
+    kind, _, arg = after.partition(":")
+    if kind == "flag":
+        return "flag", arg or "\\Seen"
+    return kind, arg or None
+
+
+def _secret_file(path: str, base: Path) -> str:
+    p = Path(os.path.expanduser(path))
+    p = p if p.is_absolute() else base / p
+    try:
+        return p.read_text("utf-8").strip()
+    except OSError as exc:
+        raise MailboxError(f"cannot read {p}: {exc.strerror}") from None
+
+
+def password(cfg: MailboxConfig, base: Path) -> str:
+    """The mailbox password from the environment variable or file the config names."""
+    if cfg.password_env:
+        value = os.environ.get(cfg.password_env)
+        if value:
+            return value
+        if not cfg.password_file:
+            raise MailboxError(f"mailbox {cfg.name!r}: environment variable "
+                               f"{cfg.password_env} is not set")
+    if cfg.password_file:
+        return _secret_file(cfg.password_file, base)
+    raise MailboxError(f"mailbox {cfg.name!r}: no password_env or password_file")
+
+
+def oauth_token(cfg: MailboxConfig, base: Path) -> str:
+    """An XOAUTH2 access token: the first line printed by token_command, or token_file."""
+    if cfg.token_command:
+        try:
+            proc = subprocess.run(shlex.split(cfg.token_command), capture_output=True, text=True,
+                                  timeout=60, cwd=base)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MailboxError(f"mailbox {cfg.name!r}: token_command failed: {exc}") from None
+        token = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+        if proc.returncode != 0 or not token:
+            raise MailboxError(f"mailbox {cfg.name!r}: token_command exited {proc.returncode} "
+                               "without printing a token")
+        return token
+    if cfg.token_file:
+        return _secret_file(cfg.token_file, base)
+    raise MailboxError(f"mailbox {cfg.name!r}: no token_command or token_file")
+
+
+def connect(cfg: MailboxConfig, base: Path) -> IMAPClient:
+    """Open, secure (TLS verified) and log in; a timeout is always set."""
+    context = ssl.create_default_context()
+    client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                        ssl_context=context if cfg.security == "tls" else None,
+                        timeout=cfg.timeout)
+    try:
+        if cfg.security == "starttls":
+            client.starttls(context)
+        if cfg.auth == "xoauth2":
+            client.oauth2_login(cfg.username, oauth_token(cfg, base))
+        else:
+            client.login(cfg.username, password(cfg, base))
+    except BaseException:
+        _close(client)
+        raise
+    return client
+
+
+def _close(client: IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+
+class ImapSource:
+    """One IMAP mailbox: polls its folders through one connection, reconnecting per folder."""
+
+    kind = "imap"
+
+    def __init__(self, cfg: MailboxConfig, base_dir: Path, selector: Selector,
+                 max_message_bytes: int, connector: Any = connect) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.base = base_dir
+        self.selector = selector
+        self.max_bytes = max_message_bytes
+        self.connector = connector
+        self.action, self.argument = parse_after(cfg.after)
+        self.client: IMAPClient | None = None
+
+    def folders(self) -> list[str]:
+        """The folders this mailbox watches."""
+        return list(self.cfg.folders)
+
+    def close(self) -> None:
+        """Log out."""
+        _close(self.client)
+        self.client = None
+
+    def _client(self) -> IMAPClient:
+        if self.client is None:
+            self.client = self.connector(self.cfg, self.base)
+        return self.client
+
+    def poll_folder(self, state: FolderState, stop: threading.Event) -> FolderReport:
+        """Poll one folder; on a dropped connection reconnect with backoff and resume."""
+        report = FolderReport(state.mailbox, state.folder)
+        for attempt in range(len(BACKOFF) + 1):
+            try:
+                state.reload()
+                self._poll(self._client(), state, stop, report)
+                report.error = None
+                return report
+            except DROPPED as exc:
+                self.close()
+                report.error = f"connection lost: {type(exc).__name__}: {exc}"
+                if attempt == len(BACKOFF) or stop.is_set():
+                    break
+                report.reconnects += 1
+                log.warning("%s/%s: %s; reconnecting", state.mailbox, state.folder, report.error)
+                if stop.wait(BACKOFF[attempt] * random.uniform(0.8, 1.2)):
+                    break
+            except (imaplib.IMAP4.error, MailboxError) as exc:
+                self.close()
+                report.error = f"{type(exc).__name__}: {exc}"
+                break
+        return report
+
+    # -- one attempt ---------------------------------------------------------------------
+    def _poll(self, c: IMAPClient, state: FolderState, stop: threading.Event,
+              report: FolderReport) -> None:
+        cur = state.cursor
+        caps = set(c.capabilities())
+        condstore = b"CONDSTORE" in caps
+        what = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (["HIGHESTMODSEQ"] if condstore else [])
+        st = c.folder_status(state.folder, what)
+        report.status_calls += 1
+        uidvalidity, uidnext = int(st[b"UIDVALIDITY"]), int(st[b"UIDNEXT"])
+        modseq = int(st[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in st else None
+        if (cur.uidvalidity == uidvalidity and cur.uidnext == uidnext
+                and cur.acted_uid >= cur.last_uid):
+            report.idle = True
+            state.save(highest_modseq=modseq, messages=int(st[b"MESSAGES"]))
+            return
+        sel = c.select_folder(state.folder, readonly=self.action == "none")
+        report.selects += 1
+        uidvalidity = int(sel[b"UIDVALIDITY"])
+        uidnext = int(sel.get(b"UIDNEXT", uidnext))
+        if cur.uidvalidity is not None and cur.uidvalidity != uidvalidity:
+            log.warning("%s/%s: UIDVALIDITY changed %s -> %s; resyncing by content hash",
+                        state.mailbox, state.folder, cur.uidvalidity, uidvalidity)
+            report.resync = True
+            state.reset(uidvalidity)
+        elif cur.uidvalidity is None:
+            state.save(uidvalidity=uidvalidity)
+        if cur.acted_uid < cur.last_uid:  # a crash came between a commit and its post-action
+            self._act(c, caps, state.stored_uids(cur.acted_uid, cur.last_uid), report)
+            state.save(acted_uid=cur.last_uid)
+        top = uidnext - 1
+        if top > cur.last_uid and not self._fetch_new(c, caps, state, top, stop, report):
+            return  # stopping: the cursor says how far we got
+        state.save(uidnext=uidnext, highest_modseq=modseq, messages=int(st[b"MESSAGES"]))
+
+    def _fetch_new(self, c: IMAPClient, caps: set[bytes], state: FolderState, top: int,
+                   stop: threading.Event, report: FolderReport) -> bool:
+        """Search, read envelopes, fetch and store bodies, act; False when told to stop."""
+        low = state.cursor.last_uid + 1
+        crit = search_criteria(low, top, self.selector.domains, self.cfg.since,
+                               self.selector.subjects)
+        uids = sorted(u for u in c.search(crit) if low <= u <= top)
+        report.searches += 1
+        report.candidates += len(uids)
+        gmail = b"X-GM-EXT-1" in caps
+        for chunk in chunks(uids):
+            if stop.is_set():
+                return False
+            meta = c.fetch(chunk, ["ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE"])
+            report.fetch_commands += 1
+            sizes = {u: int(meta[u].get(b"RFC822.SIZE", 0)) for u in chunk if u in meta}
+            wanted = []
+            for u in chunk:
+                if u not in meta:
+                    continue  # expunged meanwhile
+                if sizes[u] > self.max_bytes:
+                    # Left on the server untouched (no post-action), and said where people look.
+                    note = (f"{state.mailbox}/{state.folder} UID {u}: {sizes[u]:,} bytes, over "
+                            f"limits.max_message_bytes; left unread on the server")
+                    report.notes.append(note)
+                    log.warning(note)
+                elif self.selector.wants(meta[u].get(b"ENVELOPE"), meta[u].get(b"BODYSTRUCTURE")):
+                    wanted.append(u)
+            done: list[int] = []
+            for batch in size_batches(sizes, wanted, FETCH_BYTES):
+                bodies = c.fetch(batch, ["BODY.PEEK[]"])
+                report.fetch_commands += 1
+                got = [(u, bodies[u][b"BODY[]"]) for u in batch if u in bodies
+                       and bodies[u].get(b"BODY[]") is not None]
+                report.fetched += len(got)
+                for part in chunks([u for u, _ in got], STORE_BATCH):
+                    items = [(u, raw) for u, raw in got if u in set(part)]
+                    new = state.store_batch(items)
+                    report.stored += new
+                    report.known += len(items) - new
+                    done.extend(part)
+                    if stop.is_set():
+                        self._act(c, caps, done, report, gmail)
+                        state.save(acted_uid=max(done))
+                        return False
+            state.store_batch([], upto=chunk[-1])
+            self._act(c, caps, done, report, gmail)
+            state.save(acted_uid=chunk[-1])
+        state.store_batch([], upto=top)
+        state.save(acted_uid=top)
+        return True
+
+    def _act(self, c: IMAPClient, caps: set[bytes], uids: list[int], report: FolderReport,
+             gmail: bool | None = None) -> None:
+        """The post-action, only on messages already committed to the store."""
+        if not uids or self.action == "none":
+            return
+        gmail = b"X-GM-EXT-1" in caps if gmail is None else gmail
+        for part in chunks(uids):
+            if self.action == "flag":
+                c.add_flags(part, [self.argument], silent=True)
+            elif self.action == "label":
+                if gmail:
+                    c.add_gmail_labels(part, [self.argument], silent=True)
+                else:
+                    c.add_flags(part, [_keyword(self.argument or "")], silent=True)
+            elif self.action == "move":
+                self._move(c, caps, part)
+            report.acted += len(part)
+
+    def _move(self, c: IMAPClient, caps: set[bytes], uids: list[int]) -> None:
+        target = self.argument or ""
+        if not c.folder_exists(target):
+            try:
+                c.create_folder(target)
+            except imaplib.IMAP4.error:
+                if not c.folder_exists(target):
+                    raise
+        if b"MOVE" in caps:
+            c.move(uids, target)
+            return
+        c.copy(uids, target)
+        c.add_flags(uids, [b"\\Deleted"], silent=True)
+        if b"UIDPLUS" in caps:
+            c.uid_expunge(uids)
+        else:
+            c.expunge()
+
+
+def _keyword(name: str) -> str:
+    """A label name as an IMAP keyword (atom characters only) for servers without labels."""
+    atom = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "$_-.") else "_" for ch in name)
+    return atom or "$confere"
+
+
+__all__ = ["DROPPED", "ImapSource", "MailboxError", "connect", "parse_after"]

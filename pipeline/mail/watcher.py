@@ -1,0 +1,199 @@
+"""What a daemon's tick does: poll due folders and process pending mail, each under a lease."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from pipeline.config.settings import Config, MailboxConfig, parse_interval
+from pipeline.ingest.ingestor import Ingestor, Result
+from pipeline.ingest.sandbox import Sandbox
+from pipeline.mail.cursors import FolderReport, FolderState, LeaseLost
+from pipeline.mail.leases import Leases, new_owner
+from pipeline.mail.sources import Source, make_source
+from storage import BlobStore, Message, utcnow
+from storage.mailbox_models import MailboxCursor, MessageLease
+
+log = logging.getLogger("confere.watch")
+
+
+class Watcher:
+    """One daemon's work: folders polled and messages processed, never twice across daemons."""
+
+    def __init__(self, config: Config, engine: Engine, sandbox: Sandbox,
+                 owner: str | None = None, stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.owner = owner or new_owner()
+        self.stop = stop or threading.Event()
+        daemon = config.settings.daemon
+        self.lease_seconds = parse_interval(daemon.lease)
+        self.max_attempts = daemon.retries + 1
+        self.leases = Leases(engine, self.owner, self.lease_seconds)
+        self.blobs = BlobStore(config.blob_dir)
+        self.ingestor = Ingestor(config, engine, sandbox)
+        self.mailboxes: dict[str, MailboxConfig] = {m.name: m for m in config.settings.mailboxes}
+
+    def prepare(self) -> None:
+        """Free what dead local daemons held and create the cursors of configured folders."""
+        freed = self.leases.release_dead_local()
+        if freed:
+            log.info("released %d leases of daemons that died on this host", freed)
+        pairs = []
+        for cfg in self.mailboxes.values():
+            pairs += [(cfg.name, f) for f in make_source(self.config, cfg).folders()]
+        self.leases.ensure_cursors(pairs)
+
+    # -- polling -------------------------------------------------------------------------
+    def poll_due(self, force: bool = False, limit: int = 10) -> list[FolderReport]:
+        """Poll folders that are due (or all of them, with force) that no one else holds."""
+        claimed = self.leases.claim_cursors(self.mailboxes, limit=10_000 if force else limit,
+                                            force=force)
+        by_box: dict[str, list[MailboxCursor]] = defaultdict(list)
+        for cur in claimed:
+            by_box[cur.mailbox].append(cur)
+        reports: list[FolderReport] = []
+        for name, cursors in by_box.items():
+            cfg = self.mailboxes[name]
+            every = parse_interval(cfg.every)
+            source: Source = make_source(self.config, cfg)
+            try:
+                for cur in cursors:
+                    if self.stop.is_set():
+                        self.leases.release_cursor(cur.id, 0.0, None)
+                        continue
+                    reports.append(self._poll_one(source, cur, every))
+            finally:
+                source.close()
+        return reports
+
+    def _poll_one(self, source: Source, cur: MailboxCursor, every: float) -> FolderReport:
+        state = FolderState(self.engine, self.blobs, cur, self.owner, self.lease_seconds,
+                            source="imap" if source.kind == "imap" else source.kind)
+        try:
+            report = source.poll_folder(state, self.stop)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return FolderReport(cur.mailbox, cur.folder, error=str(exc))
+        except Exception as exc:  # a bug or a database error: recorded, retried next time
+            log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
+            report = FolderReport(cur.mailbox, cur.folder, error=f"{type(exc).__name__}: {exc}")
+        if report.error:
+            log.warning("%s/%s: %s", cur.mailbox, cur.folder, report.error)
+        elif report.stored:
+            log.info("%s/%s: %d new message(s) stored", cur.mailbox, cur.folder, report.stored)
+        self.leases.release_cursor(cur.id, every, report.error)
+        return report
+
+    # -- processing ----------------------------------------------------------------------
+    def process_pending(self, batch: int = 0, limit: int | None = None) -> list[Result]:
+        """Parse and judge pending messages this daemon could claim; stops between messages.
+
+        Claims are taken a batch at a time, only as the parse pool asks for more work (so a
+        claim is judged within seconds, well within its lease, and the pool never drains
+        between batches); claims that ended are closed together, a batch at a time.
+        """
+        batch = batch or max(32, self.ingestor.sandbox.workers * 8)
+        results: list[Result] = []
+        held: dict[int, None] = {}  # claimed and not yet judged, in the order they are judged
+        ended: list[int] = []
+
+        def claimed() -> Iterator[tuple[int, Message, bytes]]:
+            while not self.stop.is_set():
+                room = batch if limit is None else min(batch, limit - len(results) - len(held))
+                ids = self.leases.claim_messages(room, self.max_attempts) if room > 0 else []
+                if not ids:
+                    return
+                with Session(self.engine, expire_on_commit=False) as s:
+                    rows = s.exec(select(Message).where(col(Message.id).in_(ids))
+                                  .order_by(Message.id)).all()
+                # Judged meanwhile by another daemon: nothing to do but end the claim.
+                ended.extend(r.id for r in rows if r.status != "pending")  # type: ignore[misc]
+                for r in rows:
+                    if r.status == "pending":
+                        held[r.id] = None  # type: ignore[index]
+                        yield r.id, r, self._bytes(r)  # type: ignore[misc]
+
+        gen = self.ingestor.process_many(claimed())
+        try:
+            for (_key, msg), result in gen:
+                held.pop(msg.id, None)  # type: ignore[arg-type]
+                ended.append(msg.id)  # type: ignore[arg-type]
+                results.append(result)
+                if len(ended) >= batch:
+                    self.leases.messages_done(ended)
+                    ended.clear()
+                if self.stop.is_set():
+                    break
+        except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
+            self.stop.set()
+        except Exception as exc:  # database trouble: the claims are retried after a pause
+            log.exception("processing failed")
+            if held:  # only the message in hand is charged; the ones behind it go back as they were
+                current = next(iter(held))
+                self.leases.message_done(current, error=f"{type(exc).__name__}: {exc}")
+                held.pop(current)
+        finally:
+            gen.close()
+            try:
+                self.leases.messages_done(ended)
+            except Exception:  # the messages are judged; their claims will simply expire
+                log.warning("could not end %d claims; they expire on their own", len(ended))
+        self.leases.release_messages(held)
+        return results
+
+    def _bytes(self, row: Message) -> bytes:
+        return self.blobs.get(row.sha256)
+
+
+def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
+    """Per (mailbox, folder): last poll, cursor, backlog, last error, who holds it."""
+    names = [m.name for m in config.settings.mailboxes]
+    now = utcnow()
+    with Session(engine) as s:
+        cursors = s.exec(select(MailboxCursor).order_by(MailboxCursor.mailbox,
+                                                        MailboxCursor.folder)).all()
+        counts = s.exec(select(Message.mailbox, Message.folder, Message.status, func.count())
+                        .where(col(Message.mailbox).is_not(None))
+                        .group_by(Message.mailbox, Message.folder, Message.status)).all()
+        stuck = s.exec(select(Message.mailbox, Message.folder, func.count())
+                       .join(MessageLease, MessageLease.message_id == Message.id)
+                       .where(Message.status == "pending",
+                              MessageLease.attempts >= config.settings.daemon.retries + 1)
+                       .group_by(Message.mailbox, Message.folder)).all()
+    by: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
+    for mailbox, folder, status, n in counts:
+        by[(mailbox, folder)][status] = n
+    stuck_by = {(m, f): n for m, f, n in stuck}
+    iso = lambda d: d.isoformat() if d else None  # noqa: E731
+    out = []
+    seen = set()
+    for c in cursors:
+        seen.add(c.mailbox)
+        held = c.lease_owner if c.lease_until and c.lease_until > now else None
+        stats = by.get((c.mailbox, c.folder), {})
+        out.append({
+            "mailbox": c.mailbox, "folder": c.folder, "configured": c.mailbox in names,
+            "last_poll_at": iso(c.last_poll_at), "last_success_at": iso(c.last_success_at),
+            "next_poll_at": iso(c.next_poll_at),
+            "cursor": {"uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
+                       "highest_modseq": c.highest_modseq, "uidnext": c.uidnext},
+            "server_messages": c.messages, "stored": sum(stats.values()),
+            "backlog": stats.get("pending", 0), "stuck": stuck_by.get((c.mailbox, c.folder), 0),
+            "failures": c.failures, "last_error": c.last_error, "held_by": held,
+        })
+    for name in names:
+        if name not in seen:
+            out.append({"mailbox": name, "folder": None, "configured": True,
+                        "last_poll_at": None, "last_success_at": None, "next_poll_at": None,
+                        "cursor": None, "server_messages": None, "stored": 0, "backlog": 0,
+                        "stuck": 0, "failures": 0, "last_error": "never polled",
+                        "held_by": None})
+    return out

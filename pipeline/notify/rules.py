@@ -1,0 +1,401 @@
+"""Alert rules: each writes a rendered email to the outbox, in the event's own transaction.
+
+The outbox row is unique by its dedupe key, so a rule may run any number of times and still
+write an alert once. Bill alerts (new / block / review / over) run inside ingest's transaction;
+time rules (due, missing, over, declaration, forecast) run on the daemon's schedule and before
+`confere alerts send`, through `evaluate_time_rules`. Delivery is pipeline.notify.delivery's job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from calendar import monthrange
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parseaddr
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
+
+from parsers.cnpj import format_cnpj
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
+from pipeline.cli.display import VERDICT_WORDS
+from pipeline.config.settings import Config, ContractConfig
+from pipeline.costs.forecast import forecast
+from pipeline.costs.metrics import proof
+from pipeline.templates import brl, mes, render
+from storage import BoletoRow, CheckRow, Document, Invoice
+from storage.alert_models import Alert
+from storage.types import to_cents, utcnow
+from storage.usage_models import Reconciliation
+from storage.verification_models import Verification
+
+log = logging.getLogger(__name__)
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+ARRIVAL = {"ok": "new", "review": "review", "block": "block"}
+SEVERITY = {"new": 0, "review": 1, "block": 2}
+RECONCILE_CHECKS = ("reconcile.usage", "reconcile.metric")
+OVER_LOOKBACK_DAYS = 60  # an overcharge found by an older reconciliation is old news
+ATTACH_ROLES = ("boleto_pdf", "nfse_pdf", "nfse_xml")
+COLOURS = {"new": "#1a7f37", "block": "#cf222e", "review": "#9a6700", "due": "#0969da",
+           "missing": "#9a6700", "over": "#b35900", "declaration": "#9a6700",
+           "forecast": "#b35900"}
+HEADLINES = {"new": "Nova fatura: ok para pagar", "block": "NÃO PAGAR: sinais de falsificação",
+             "review": "Fatura para revisar", "due": "Vencimento próximo",
+             "missing": "Fatura não recebida", "over": "Cobrança acima do esperado",
+             "declaration": "Declaração pendente", "forecast": "Previsão acima do orçamento"}
+
+
+def today_local() -> date:
+    """Today's date in America/Sao_Paulo (the business's calendar)."""
+    return datetime.now(SAO_PAULO).date()
+
+
+def previous_month(day: date) -> str:
+    """The YYYY-MM month before the one `day` falls in."""
+    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def _digits(text: str | None) -> str:
+    return "".join(ch for ch in text or "" if ch.isdigit())
+
+
+# -- facts about a bill -----------------------------------------------------------------------
+def bill_facts(session: Session, inv: Invoice, config: Config) -> dict[str, Any]:
+    """What an alert shows of a bill: fields, amount, due date, verdict in words."""
+    boleto = session.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
+    vendor = config.vendors.get(inv.vendor)
+    return {
+        "id": inv.id, "vendor": inv.vendor, "vendor_name": vendor.name if vendor else inv.vendor,
+        "provider_cnpj": format_cnpj(inv.provider_cnpj) if inv.provider_cnpj else None,
+        "contract": inv.contract_number,
+        "month": inv.reference_month, "nfse_number": inv.nfse_number,
+        "amount_cents": boleto.amount_cents if boleto is not None else inv.net_cents,
+        "due_date": inv.due_date or (boleto.due_date if boleto is not None else None),
+        "digitable_line": boleto.digitable_line if boleto is not None else None,
+        "verdict": inv.verdict, "verdict_words": VERDICT_WORDS.get(inv.verdict, inv.verdict),
+        "paid_at": inv.paid_at,
+    }
+
+
+def bill_problems(session: Session, inv: Invoice) -> list[dict[str, str]]:
+    """Failed checks (and forgery-grade ones left unknown) in plain pt-BR words."""
+    rows = session.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()
+    out = []
+    for c in sorted(rows, key=lambda c: order_key(c.name)):
+        if c.outcome == "fail" or (c.outcome == "unknown" and c.name in FORGERY_GRADE):
+            out.append({"word": "FALHOU" if c.outcome == "fail" else "não verificado",
+                        "meaning": CHECKS.get(c.name, c.name), "name": c.name,
+                        "detail": c.detail})
+    return out
+
+
+def verification_link(session: Session, inv: Invoice, config: Config) -> str | None:
+    """The issuer's public page for the note: as the issuer look-up stored it, else built."""
+    stored = session.exec(select(Verification.link).where(
+        Verification.invoice_id == inv.id, Verification.link.is_not(None))).first()
+    if stored:
+        return stored
+    try:
+        from pipeline.checks.issuer import link_for, source_for
+    except ImportError as exc:  # the issuer stage is optional for an alert
+        log.warning("no verification link: %s", exc)
+        return None
+    return link_for(inv, source_for(inv, config), config.settings.authenticity)
+
+
+def bill_documents(session: Session, inv: Invoice) -> list[dict[str, str]]:
+    """The original bill documents of the email (boleto, NFS-e PDF and XML), by blob digest."""
+    docs = session.exec(select(Document).where(Document.message_id == inv.message_id,
+                                               Document.kind.in_(ATTACH_ROLES))).all()
+    return [{"sha256": d.sha256, "filename": d.filename or f"{d.kind}-{d.sha256[:8]}",
+             "content_type": d.content_type} for d in docs]
+
+
+def over_facts(session: Session, inv: Invoice) -> dict[str, Any] | None:
+    """Expected vs billed when a reconcile.* check failed because the bill is too high."""
+    failed = session.exec(select(CheckRow).where(
+        CheckRow.invoice_id == inv.id, CheckRow.name.in_(RECONCILE_CHECKS),
+        CheckRow.outcome == "fail")).first()
+    if failed is None:
+        return None
+    rec = session.exec(select(Reconciliation).where(Reconciliation.invoice_id == inv.id)
+                       .order_by(Reconciliation.computed_at.desc())).first()
+    if rec is not None and (rec.outcome != "over" or (rec.difference_cents or 0) <= 0):
+        return None  # billed below expected: a review, not an overcharge
+    return {"expected_cents": rec.expected_cents if rec else None,
+            "billed_cents": rec.billed_cents if rec else None,
+            "difference_cents": rec.difference_cents if rec else None,
+            "detail": failed.detail}
+
+
+# -- writing to the outbox --------------------------------------------------------------------
+def _sender_domain(config: Config) -> str:
+    address = parseaddr(config.settings.alerts.sender)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def enqueue(session: Session, config: Config, *, key: str, kind: str, subject: str,
+            context: dict[str, Any], invoice_id: int | None = None, contract: str | None = None,
+            month: str | None = None, attachments: Iterable[dict[str, str]] = ()) -> str | None:
+    """Render and insert one alert unless its key is taken; the caller commits.
+
+    Returns the key when a row was written. The insert does nothing on a duplicate key, so two
+    processes evaluating the same rule at once still write it once.
+    """
+    if kind not in config.settings.alerts.kinds or not config.settings.alerts.to:
+        return None  # alerts are off until there is someone to tell
+    if session.exec(select(Alert.id).where(Alert.dedupe_key == key)).first() is not None:
+        return None
+    docs = list(attachments)
+    ctx = {"kind": kind, "subject": subject, "headline": HEADLINES[kind],
+           "colour": COLOURS[kind], "company": config.settings.company.name, "bill": None,
+           "problems": [], "link": None, "over": None,
+           "attachments": [d["filename"] for d in docs], **context}
+    now = utcnow()
+    row = Alert(dedupe_key=key, kind=kind, invoice_id=invoice_id, contract=contract, month=month,
+                subject=subject, body_text=render("alert.txt.j2", **ctx),
+                body_html=render("alert.html.j2", **ctx), attachments=json.dumps(docs),
+                message_id=f"<confere.{kind}.{uuid4().hex}@{_sender_domain(config)}>",
+                next_attempt_at=now, created_at=now)
+    values = row.model_dump(exclude={"id"})
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = pg_insert(Alert).values(**values).on_conflict_do_nothing(
+            index_elements=["dedupe_key"])
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(Alert).values(**values).on_conflict_do_nothing(
+            index_elements=["dedupe_key"])
+    else:
+        stmt = insert(Alert).values(**values)
+    written = session.execute(stmt).rowcount == 1
+    if written:
+        log.info("alert %s queued: %s", key, subject)
+    return key if written else None
+
+
+def _bill_subject(kind: str, bill: dict[str, Any], extra: str = "") -> str:
+    where = f"{bill['vendor_name']} contrato {bill['contract'] or '?'}, {mes(bill['month'])}"
+    amount = brl(bill["amount_cents"])
+    if kind == "block":
+        return f"NÃO PAGAR: fatura {where} ({amount}) com sinais de falsificação"
+    if kind == "review":
+        return f"Revisar fatura {where}: {amount}"
+    if kind == "new":
+        return f"Nova fatura {where}: {amount}, ok para pagar"
+    if kind == "over":
+        return f"Cobrança acima do esperado: {where}{extra}"
+    return f"{extra}: fatura {where}, {amount}"
+
+
+def enqueue_bill_alerts(session: Session, invoice: Invoice, config: Config) -> list[str]:
+    """The arrival alert of a bill (new / review / block by its verdict), and an overcharge one.
+
+    Idempotent: a bill is announced once per severity, and never again at a lower one (a bill
+    that became `block` after a `review` alert gets the block alert too). The caller commits.
+    """
+    assert invoice.id is not None, "flush the invoice before enqueueing its alerts"
+    if not config.settings.alerts.to:
+        return []
+    kind = ARRIVAL.get(invoice.verdict, "review")
+    taken = session.exec(select(Alert.kind).where(Alert.invoice_id == invoice.id)).all()
+    out: list[str] = []
+    bill = bill_facts(session, invoice, config)
+    if all(SEVERITY.get(k, -1) < SEVERITY[kind] for k in taken):
+        attach = config.settings.alerts.attach_documents and kind != "block"
+        key = enqueue(
+            session, config, key=f"bill:{invoice.id}:{kind}", kind=kind,
+            subject=_bill_subject(kind, bill),
+            context={"bill": bill, "problems": bill_problems(session, invoice),
+                     "link": verification_link(session, invoice, config),
+                     "over": over_facts(session, invoice)},
+            invoice_id=invoice.id, contract=invoice.contract_number,
+            month=invoice.reference_month,
+            attachments=bill_documents(session, invoice) if attach else ())
+        out += [key] if key else []
+    out += _over_alert(session, invoice, config, bill)
+    return out
+
+
+def _over_alert(session: Session, inv: Invoice, config: Config,
+                bill: dict[str, Any] | None = None) -> list[str]:
+    over = over_facts(session, inv)
+    if over is None:
+        return []
+    bill = bill or bill_facts(session, inv, config)
+    extra = f" ({brl(over['difference_cents'], sign=True)})" if over["difference_cents"] else ""
+    key = enqueue(session, config, key=f"over:{inv.id}", kind="over",
+                  subject=_bill_subject("over", bill, extra),
+                  context={"bill": bill, "over": over,
+                           "problems": bill_problems(session, inv)},
+                  invoice_id=inv.id, contract=inv.contract_number, month=inv.reference_month)
+    return [key] if key else []
+
+
+# -- time rules -------------------------------------------------------------------------------
+def evaluate_time_rules(session: Session, config: Config, today: date | None = None) -> list[str]:
+    """Every rule that depends on the calendar; returns the keys written. The caller commits."""
+    if not config.settings.alerts.to:
+        return []
+    today = today or today_local()
+    out = due_alerts(session, config, today)
+    out += missing_alerts(session, config, today)
+    out += over_alerts(session, config, today)
+    out += declaration_alerts(session, config, today)
+    out += forecast_alerts(session, config, today)
+    return out
+
+
+def due_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Unpaid bills (not blocked) whose due date is within one of `alerts.due_days`."""
+    days = config.settings.alerts.due_days
+    if not days:
+        return []
+    horizon = max(days)
+    out: list[str] = []
+    unpaid = session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
+                                                Invoice.verdict != "block")).all()
+    for inv in unpaid:
+        bill = bill_facts(session, inv, config)
+        due: date | None = bill["due_date"]
+        if due is None:
+            continue
+        left = (due - today).days
+        if left < 0 or left > horizon:
+            continue
+        threshold = min(n for n in days if n >= left)
+        when = "Vence hoje" if left == 0 else (
+            "Vence amanhã" if left == 1 else f"Vence em {left} dias")
+        key = enqueue(session, config, key=f"due:{inv.id}:{due.isoformat()}:{threshold}",
+                      kind="due", subject=_bill_subject("due", bill, f"{when} ({due:%d/%m})"),
+                      context={"bill": bill, "days_left": left,
+                               "problems": bill_problems(session, inv),
+                               "link": verification_link(session, inv, config)},
+                      invoice_id=inv.id, contract=inv.contract_number, month=inv.reference_month,
+                      attachments=bill_documents(session, inv)
+                      if config.settings.alerts.attach_documents else ())
+        out += [key] if key else []
+    return out
+
+
+def has_bill(session: Session, contract: ContractConfig, month: str) -> bool:
+    """Whether a bill of this contract for this reference month is stored."""
+    rows = session.exec(select(Invoice.contract_number, Invoice.reference_month,
+                               Invoice.competence).where(Invoice.vendor == contract.vendor)).all()
+    number = _digits(contract.number)
+    for contract_number, reference_month, competence in rows:
+        if _digits(contract_number) != number:
+            continue
+        if reference_month == month or (competence and competence.strftime("%Y-%m") == month):
+            return True
+    return False
+
+
+def missing_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Last month's bill of each configured contract, not received by day `missing_by_day`."""
+    by_day = config.settings.alerts.missing_by_day
+    if today.day < by_day:
+        return []
+    month = previous_month(today)
+    out: list[str] = []
+    for contract in config.settings.contracts:
+        if has_bill(session, contract, month):
+            continue
+        vendor = config.vendors.get(contract.vendor)
+        name = vendor.name if vendor else contract.vendor
+        key = enqueue(session, config, key=f"missing:{contract.vendor}:{contract.number}:{month}",
+                      kind="missing",
+                      subject=f"Fatura não recebida: {name} contrato {contract.number}, "
+                              f"{mes(month)}",
+                      context={"vendor_name": name, "contract": contract.number, "month": month,
+                               "by_day": by_day, "current_month": today.strftime("%Y-%m")},
+                      contract=contract.number, month=month)
+        out += [key] if key else []
+    return out
+
+
+def over_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Bills whose reconcile.* check failed lately, after they arrived (usage imported later)."""
+    since = datetime.combine(today - timedelta(days=OVER_LOOKBACK_DAYS), time(0), SAO_PAULO)
+    ids = session.exec(select(CheckRow.invoice_id).where(
+        CheckRow.name.in_(RECONCILE_CHECKS), CheckRow.outcome == "fail",
+        CheckRow.checked_at >= since)).all()
+    out: list[str] = []
+    for inv_id in sorted(set(ids)):
+        inv = session.get(Invoice, inv_id)
+        if inv is not None:
+            out += _over_alert(session, inv, config)
+    return out
+
+
+def declaration_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Metric contracts whose group's declarations are missing or draft near their deadline.
+
+    The declarations of year Y price the bills of year Y + metric_year_offset; they are due by
+    `alerts.declaration_deadline` (MM-DD) of that first billing year.
+    """
+    cfg = config.settings.alerts
+    month, day = (int(x) for x in cfg.declaration_deadline.split("-"))
+    out: list[str] = []
+    for contract in config.settings.contracts:
+        if contract.billing != "metric" or not contract.companies:
+            continue
+        for billing_year in (today.year, today.year + 1):
+            year = billing_year - contract.metric_year_offset
+            deadline = date(billing_year, month, min(day, monthrange(billing_year, month)[1]))
+            left = (deadline - today).days
+            if left > cfg.declaration_warning_days or left < -cfg.declaration_warning_days:
+                continue
+            p = proof(session, contract, year)
+            if p.complete:
+                continue
+            vendor = config.vendors.get(contract.vendor)
+            name = vendor.name if vendor else contract.vendor
+            facts = {"vendor_name": name, "contract": contract.number, "year": year,
+                     "deadline": deadline, "days_left": left,
+                     "missing": [format_cnpj(c) for c in p.missing],
+                     "drafts": [format_cnpj(c) for c in p.drafts]}
+            key = enqueue(session, config, key=f"declaration:{contract.number}:{year}",
+                          kind="declaration",
+                          subject=f"Declaração pendente: {name} contrato {contract.number}, "
+                                  f"ano {year}, prazo {deadline:%d/%m/%Y}",
+                          context={"declaration": facts}, contract=contract.number)
+            out += [key] if key else []
+    return out
+
+
+def forecast_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Usage contracts with a budget whose month is projected above it (from day N on)."""
+    if today.day < config.settings.alerts.forecast_from_day:
+        return []
+    now = datetime.now(UTC) if today == today_local() else datetime.combine(
+        today, time(12), SAO_PAULO).astimezone(UTC)
+    month = today.strftime("%Y-%m")
+    out: list[str] = []
+    for contract in config.settings.contracts:
+        if contract.billing != "usage" or contract.budget is None:
+            continue
+        f = forecast(session, config, contract, month, now)
+        if f is None or not f.over_budget:
+            continue
+        vendor = config.vendors.get(contract.vendor)
+        name = vendor.name if vendor else contract.vendor
+        facts = {"vendor_name": name, "contract": contract.number, "month": month,
+                 "forecast_cents": to_cents(f.projected), "budget_cents": to_cents(f.budget),
+                 "so_far_cents": to_cents(f.so_far), "elapsed_pct": int(f.elapsed * 100)}
+        key = enqueue(session, config, key=f"forecast:{contract.number}:{month}",
+                      kind="forecast",
+                      subject=f"Previsão acima do orçamento: {name} contrato {contract.number}, "
+                              f"{mes(month)}: {brl(facts['forecast_cents'])} "
+                              f"(orçamento {brl(facts['budget_cents'])})",
+                      context={"forecast": facts}, contract=contract.number, month=month)
+        out += [key] if key else []
+    return out

@@ -1,0 +1,277 @@
+"""The reconciliation report: per contract and month, billed vs expected, checks, verdicts,
+payment; as one self-contained HTML file, a pt-BR or plain CSV, or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlmodel import Session, select
+
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
+from pipeline.cli.display import VERDICT_WORDS
+from pipeline.config.settings import Config
+from pipeline.notify.rules import SAO_PAULO, has_bill, today_local
+from pipeline.templates import decimal_comma, mes, render
+from storage import BoletoRow, CheckRow, Invoice, from_cents
+from storage.usage_models import Reconciliation
+
+Format = Literal["html", "csv", "csv-plain", "json"]
+FORMATS = ("html", "csv", "csv-plain", "json")
+RECONCILE_WORDS = {"match": "confere", "over": "acima do esperado",
+                   "under": "abaixo do esperado", "no_data": "sem dados", "no_bill": "sem fatura"}
+PAYMENT_WORDS = {"paid": "paga", "open": "a vencer", "overdue": "vencida",
+                 "blocked": "não pagar", "missing": "não recebida"}
+CSV_HEADER_PT = ("competência", "fornecedor", "contrato", "fatura", "NFS-e", "vencimento",
+                 "cobrado", "a pagar", "esperado", "diferença", "reconciliação", "veredito",
+                 "conferências com falha", "pagamento", "pago em")
+CSV_HEADER_PLAIN = ("month", "vendor", "contract", "invoice_id", "nfse_number", "due_date",
+                    "billed", "payable", "expected", "difference", "reconciliation", "verdict",
+                    "failed_checks", "payment", "paid_at")
+
+
+@dataclass
+class Row:
+    """One bill (or one expected bill that did not arrive) of a contract in a month."""
+
+    month: str
+    vendor: str
+    contract: str | None
+    invoice_id: int | None = None
+    nfse_number: str | None = None
+    due_date: date | None = None
+    billed_cents: int | None = None  # what the vendor charges (NFS-e services amount)
+    payable_cents: int | None = None  # what is paid (the boleto, after retentions)
+    expected_cents: int | None = None
+    reconciliation: str | None = None  # match over under no_data no_bill, None: not computed
+    verdict: str | None = None
+    failed_checks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: int = 0
+    payment: str = "open"
+    paid_at: datetime | None = None
+
+    @property
+    def difference_cents(self) -> int | None:
+        """Billed minus expected, when both are known."""
+        if self.billed_cents is None or self.expected_cents is None:
+            return None
+        return self.billed_cents - self.expected_cents
+
+
+@dataclass
+class Report:
+    """What the report shows, whatever the format."""
+
+    period: str  # YYYY-MM or YYYY
+    months: list[str]  # the chart's months
+    rows: list[Row]
+    billed: list[int | None]  # per chart month, bills not blocked
+    expected: list[int | None]
+    company: str
+    generated_at: datetime
+
+    @property
+    def counted(self) -> list[Row]:
+        """Rows in the period that count as real charges (not blocked, not missing)."""
+        return [r for r in self.rows if r.invoice_id is not None and r.verdict != "block"]
+
+    def totals(self) -> dict[str, int | None]:
+        """Billed, expected, difference (of bills with an expectation) and blocked totals."""
+        billed = sum(r.billed_cents or 0 for r in self.counted)
+        with_exp = [r for r in self.counted if r.expected_cents is not None]
+        expected = sum(r.expected_cents or 0 for r in with_exp) if with_exp else None
+        difference = (sum(r.difference_cents or 0 for r in with_exp) if with_exp else None)
+        blocked = sum(r.billed_cents or 0 for r in self.rows if r.verdict == "block")
+        payable = sum(r.payable_cents or 0 for r in self.counted)
+        return {"billed": billed, "payable": payable, "expected": expected,
+                "difference": difference, "blocked": blocked}
+
+    def counts(self) -> dict[str, int]:
+        """Bills per verdict and per payment status."""
+        out = {k: 0 for k in ("ok", "review", "block", "paid", "open", "overdue", "missing")}
+        for r in self.rows:
+            if r.verdict:
+                out[r.verdict] += 1
+            if r.payment in out:
+                out[r.payment] += 1
+        return out
+
+
+def period_months(period: str) -> tuple[list[str], list[str]]:
+    """(months of the period, months the chart shows: the year, or 12 months up to the month)."""
+    if len(period) == 4:
+        months = [f"{period}-{m:02d}" for m in range(1, 13)]
+        return months, months
+    year, month = int(period[:4]), int(period[5:7])
+    chart = []
+    for back in range(11, -1, -1):
+        y, m = divmod(year * 12 + month - 1 - back, 12)
+        chart.append(f"{y:04d}-{m + 1:02d}")
+    return [period], chart
+
+
+def _digits(text: str | None) -> str:
+    return "".join(ch for ch in text or "" if ch.isdigit())
+
+
+def _month_of(inv: Invoice) -> str | None:
+    if inv.reference_month:
+        return inv.reference_month
+    return inv.competence.strftime("%Y-%m") if inv.competence else None
+
+
+def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today: date) -> Row:
+    boleto = s.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
+    checks = sorted(s.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all(),
+                    key=lambda c: order_key(c.name))
+    failed = [c for c in checks
+              if c.outcome == "fail" or (c.outcome == "unknown" and c.name in FORGERY_GRADE)]
+    due = inv.due_date or (boleto.due_date if boleto else None)
+    if inv.verdict == "block":
+        payment = "blocked"
+    elif inv.paid_at is not None:
+        payment = "paid"
+    elif due is not None and due < today:
+        payment = "overdue"
+    else:
+        payment = "open"
+    billed = rec.billed_cents if rec and rec.billed_cents is not None else (
+        inv.services_cents if inv.services_cents is not None else inv.net_cents)
+    return Row(month=month, vendor=inv.vendor, contract=inv.contract_number, invoice_id=inv.id,
+               nfse_number=inv.nfse_number, due_date=due, billed_cents=billed,
+               payable_cents=boleto.amount_cents if boleto else inv.net_cents,
+               expected_cents=rec.expected_cents if rec else None,
+               reconciliation=rec.outcome if rec else None, verdict=inv.verdict,
+               failed_checks=[c.name for c in failed],
+               problems=[f"{CHECKS.get(c.name, c.name)}: {c.detail}" for c in failed],
+               skipped=sum(1 for c in checks if c.outcome == "skipped"),
+               payment=payment, paid_at=inv.paid_at)
+
+
+def build(s: Session, config: Config, period: str, today: date | None = None) -> Report:
+    """Gather the report of a month (YYYY-MM) or a year (YYYY) from the store."""
+    today = today or today_local()
+    months, chart = period_months(period)
+    wanted = set(months) | set(chart)
+    by_contract_month = {(_digits(r.contract), r.month): r for r in s.exec(
+        select(Reconciliation).where(Reconciliation.month.in_(wanted))).all()}
+    rows: list[Row] = []
+    billed = {m: None for m in chart}
+    expected = {m: None for m in chart}
+    invoices = s.exec(select(Invoice).order_by(Invoice.id)).all()
+    for inv in invoices:
+        month = _month_of(inv)
+        if month not in wanted:
+            continue
+        rec = by_contract_month.get((_digits(inv.contract_number), month))
+        if rec is not None and rec.invoice_id not in (None, inv.id):
+            rec = None  # the reconciliation judged another bill of that month
+        row = _row(s, inv, month, rec, today)
+        if month in months:
+            rows.append(row)
+        if month in billed and row.verdict != "block" and row.billed_cents is not None:
+            billed[month] = (billed[month] or 0) + row.billed_cents
+    for (_contract, month), rec in by_contract_month.items():
+        if month in expected and rec.expected_cents is not None:
+            expected[month] = (expected[month] or 0) + rec.expected_cents
+    current = today.strftime("%Y-%m")
+    for contract in config.settings.contracts:
+        for month in months:
+            if month < current and not has_bill(s, contract, month):
+                rec = by_contract_month.get((_digits(contract.number), month))
+                rows.append(Row(month=month, vendor=contract.vendor, contract=contract.number,
+                                expected_cents=rec.expected_cents if rec else None,
+                                payment="missing"))
+    rows.sort(key=lambda r: (r.month, r.contract or "", r.invoice_id or 0))
+    return Report(period, chart, rows, [billed[m] for m in chart], [expected[m] for m in chart],
+                  config.settings.company.name, datetime.now().astimezone())
+
+
+def _money(cents: int | None) -> str | None:
+    value = from_cents(cents)
+    return None if value is None else f"{value:.2f}"
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The report as one JSON object; amounts as strings with two decimals."""
+    rows = []
+    for r in report.rows:
+        d = asdict(r)
+        for key in ("billed_cents", "payable_cents", "expected_cents"):
+            d[key.removesuffix("_cents")] = _money(d.pop(key))
+        d["difference"] = _money(r.difference_cents)
+        d["due_date"] = r.due_date.isoformat() if r.due_date else None
+        d["paid_at"] = r.paid_at.isoformat() if r.paid_at else None
+        rows.append(d)
+    totals = {k: _money(v) for k, v in report.totals().items()}
+    return {"period": report.period, "company": report.company,
+            "generated_at": report.generated_at.isoformat(), "totals": totals,
+            "counts": report.counts(), "rows": rows,
+            "chart": [{"month": m, "billed": _money(b), "expected": _money(e)}
+                      for m, b, e in zip(report.months, report.billed, report.expected,
+                                         strict=True)]}
+
+
+def to_csv(report: Report, *, plain: bool = False) -> bytes:
+    """CSV bytes: pt-BR (semicolons, decimal comma, dd/mm/aaaa, UTF-8 BOM) or plain."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="," if plain else ";", lineterminator="\r\n")
+    writer.writerow(CSV_HEADER_PLAIN if plain else CSV_HEADER_PT)
+    for r in report.rows:
+        if plain:
+            money = _money
+            day = (lambda v: v.isoformat() if v else "")  # noqa: E731
+            words = {"verdict": r.verdict or "", "payment": r.payment,
+                     "reconciliation": r.reconciliation or ""}
+        else:
+            money = decimal_comma
+            day = (lambda v: v.strftime("%d/%m/%Y") if v else "")  # noqa: E731
+            words = {"verdict": VERDICT_WORDS.get(r.verdict or "", ""),
+                     "payment": PAYMENT_WORDS[r.payment],
+                     "reconciliation": RECONCILE_WORDS.get(r.reconciliation or "", "")}
+        writer.writerow([
+            r.month if plain else mes(r.month), r.vendor, r.contract or "", r.invoice_id or "",
+            r.nfse_number or "", day(r.due_date), money(r.billed_cents) or "",
+            money(r.payable_cents) or "",
+            money(r.expected_cents) or "", money(r.difference_cents) or "",
+            words["reconciliation"], words["verdict"], " ".join(r.failed_checks),
+            words["payment"], day(r.paid_at.astimezone(SAO_PAULO).date() if r.paid_at else None)])
+    text = buf.getvalue()
+    return text.encode("utf-8") if plain else "\ufeff".encode() + text.encode("utf-8")
+
+
+def to_html(report: Report) -> str:
+    """One self-contained HTML page: inline CSS, the chart as inline SVG, no external links."""
+    from pipeline.reports.charts import (  # slow import
+        BILLED_COLOUR,
+        EXPECTED_COLOUR,
+        billed_vs_expected_svg,
+    )
+
+    title = (f"Conciliação de {mes(report.period)}" if len(report.period) == 7
+             else f"Conciliação de {report.period}")
+    chart = billed_vs_expected_svg(report.months, report.billed, report.expected)
+    return render("report.html.j2", report=report, title=title, chart=chart,
+                  totals=report.totals(), counts=report.counts(), verdict_words=VERDICT_WORDS,
+                  payment_words=PAYMENT_WORDS, billed_colour=BILLED_COLOUR,
+                  expected_colour=EXPECTED_COLOUR)
+
+
+def render_report(report: Report, fmt: Format) -> bytes:
+    """The report in one of FORMATS, as bytes ready to write."""
+    if fmt == "html":
+        return to_html(report).encode("utf-8")
+    if fmt in ("csv", "csv-plain"):
+        return to_csv(report, plain=fmt == "csv-plain")
+    return (json.dumps(to_json(report), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def latest_period(s: Session) -> str:
+    """The year of the newest bill's month (the demo's report), else the current year."""
+    months = [m for m in s.exec(select(Invoice.reference_month)).all() if m]
+    return max(months)[:4] if months else str(today_local().year)
