@@ -28,7 +28,7 @@ from pipeline.mail.sources import make_source  # noqa: E402
 from pipeline.mail.watcher import Watcher  # noqa: E402
 from storage import open_store  # noqa: E402
 
-from dovecot import Dovecot, dovecot_server, imap, mailbox_toml, message, write_config  # noqa: E402
+from harness.dovecot import Dovecot, dovecot_server, imap, mailbox_toml, message, write_config  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 POLLS = 30

@@ -31,8 +31,8 @@ from pipeline.ingest.sandbox import Sandbox  # noqa: E402
 from pipeline.mail.watcher import Watcher  # noqa: E402
 from storage import open_store  # noqa: E402
 
-from dovecot import Dovecot, dovecot_server, mailbox_toml, write_config  # noqa: E402
-from pgcluster import postgres_cluster  # noqa: E402
+from harness.dovecot import Dovecot, dovecot_server, mailbox_toml, write_config  # noqa: E402
+from harness.pgcluster import postgres_cluster  # noqa: E402
 
 COUNT = 2000
 SEED = 20261123

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks.bench_ingest import bills  # noqa: E402
 
-from dovecot import dovecot_server, mailbox_toml, message, write_config  # noqa: E402
+from harness.dovecot import dovecot_server, mailbox_toml, message, write_config  # noqa: E402
 
 SIZES = (1_000, 10_000)
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024

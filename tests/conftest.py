@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["harness.issuers"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
@@ -71,7 +73,7 @@ def json_lines(text: str) -> list[dict]:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """One real PostgreSQL cluster for the whole test session."""
-    from pgcluster import postgres_cluster
+    from harness.pgcluster import postgres_cluster
 
     with postgres_cluster() as url:
         yield url
@@ -80,7 +82,7 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def smtp_server_session():
     """One real SMTP server (aiosmtpd on 127.0.0.1) for the whole test session."""
-    from smtp_server import SmtpServer
+    from harness.smtp_server import SmtpServer
 
     server = SmtpServer().start()
     yield server
@@ -97,7 +99,7 @@ def smtp_server(smtp_server_session):
 @pytest.fixture(scope="session")
 def dovecot():
     """One real Dovecot IMAP server on 127.0.0.1 for the whole test session."""
-    from dovecot import dovecot_server
+    from harness.dovecot import dovecot_server
 
     with dovecot_server() as server:
         yield server

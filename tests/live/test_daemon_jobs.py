@@ -11,7 +11,7 @@ from scheduler.daemon import SINGLETON_JOBS
 from storage import open_store
 
 from conftest import FIXTURES, run_cli
-from smtp_server import ENV, PASSWORD, write_config
+from harness.smtp_server import ENV, PASSWORD, write_config
 
 GENUINE = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 

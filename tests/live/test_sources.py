@@ -26,9 +26,9 @@ from pipeline.mail.sources import LocalSource, local_kind
 from pipeline.mail.watcher import Watcher, status_rows
 from storage import Message, open_store
 
-from dovecot import message
+from harness.dovecot import message
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "mailbox"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "mailbox"
 
 
 def _config(tmp_path: Path, mailboxes: list[dict]) -> config_mod.Config:

@@ -31,7 +31,7 @@ from storage.mailbox_models import MailboxCursor
 from storage.verification_models import Verification
 
 from conftest import ROOT, json_lines, run_cli
-from dovecot import dovecot_server, imap, mailbox_toml, message, write_config
+from harness.dovecot import dovecot_server, imap, mailbox_toml, message, write_config
 
 GENUINE = ROOT / "fixtures" / "mailbox" / "genuine-01-abrasf-bare.eml"
 FAST_DAEMON = 'process_every = "1s"\nlease = "15s"'
@@ -154,7 +154,7 @@ def test_imap_server_killed_mid_fetch(tmp_path):
 
 
 def _pg_ctl(data_dir: str, *args: str) -> None:
-    from pgcluster import _bindir
+    from harness.pgcluster import _bindir
 
     as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
     subprocess.run([*as_user, str(_bindir() / "pg_ctl"), "-D", data_dir, *args], check=True,
@@ -163,7 +163,7 @@ def _pg_ctl(data_dir: str, *args: str) -> None:
 
 @pytest.mark.slow
 def test_postgresql_restarted_mid_transaction(dovecot, tmp_path):
-    from pgcluster import postgres_cluster
+    from harness.pgcluster import postgres_cluster
 
     n = 600
     seed(dovecot, "pgrestart", n, 20_000)
@@ -267,8 +267,8 @@ def test_blob_store_disk_full(dovecot, tmp_path):
 
 @pytest.mark.slow
 def test_smtp_down_keeps_the_alert_until_it_is_back(dovecot, tmp_path):
-    from smtp_server import ENV, SmtpServer, free_port
-    from smtp_server import write_config as alerts_config
+    from harness.smtp_server import ENV, SmtpServer, free_port
+    from harness.smtp_server import write_config as alerts_config
 
     port = free_port()  # nothing listens here yet
     cfg = alerts_config(tmp_path, port, alerts_extra="kinds = ['new']")
@@ -306,7 +306,7 @@ def test_smtp_down_keeps_the_alert_until_it_is_back(dovecot, tmp_path):
 
 @pytest.mark.slow
 def test_issuer_hanging_does_not_hold_the_daemon(dovecot, tmp_path):
-    from standin import (
+    from harness.standin import (
         P12_PASSWORD,
         PASSWORD_ENV,
         StandIn,

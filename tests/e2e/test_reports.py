@@ -21,7 +21,7 @@ from storage import Invoice, open_store
 from storage.usage_models import Reconciliation
 
 from conftest import FIXTURES, run_cli
-from smtp_server import free_port, write_config
+from harness.smtp_server import free_port, write_config
 
 MAILBOX = FIXTURES / "mailbox"
 BILLS = ("genuine-01-abrasf-bare.eml",  # 03/2026, services 10738.04, due 2026-04-20

@@ -2,7 +2,7 @@
 
 from pipeline.ingest.sandbox import Failed, Sandbox
 
-from sandbox_work import hang_on_marker
+from harness.sandbox_work import hang_on_marker
 
 GOOD = b"From: a@b.c\r\nSubject: hi\r\n\r\nhello\r\n"
 

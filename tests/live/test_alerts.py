@@ -20,7 +20,7 @@ from storage.alert_models import Alert
 from storage.usage_models import Reconciliation, UsageEvent
 
 from conftest import FIXTURES, json_lines, run_cli
-from smtp_server import ENV, PASSWORD, USERNAME, write_config
+from harness.smtp_server import ENV, PASSWORD, USERNAME, write_config
 
 GENUINE_03 = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"  # 03/2026, due 2026-04-20
 GENUINE_04 = FIXTURES / "mailbox" / "genuine-02-abrasf-namespaced.eml"  # 04/2026, due 05-20

@@ -20,7 +20,7 @@ from storage import Invoice, Message
 from storage.mailbox_models import MailboxCursor
 
 from conftest import ROOT, run_cli
-from dovecot import imap, mailbox_toml, message, write_config
+from harness.dovecot import imap, mailbox_toml, message, write_config
 
 FIXTURE = ROOT / "fixtures" / "mailbox"
 

@@ -281,7 +281,7 @@ class StandIn:
         self.thread.join(timeout=5)
 
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def load_fixture_notes(state: State) -> State:

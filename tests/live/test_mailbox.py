@@ -18,9 +18,9 @@ from pipeline.mail.watcher import Watcher
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor
 
-from dovecot import DroppingProxy, imap, mailbox_toml, message, write_config
+from harness.dovecot import DroppingProxy, imap, mailbox_toml, message, write_config
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "mailbox"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "mailbox"
 
 
 def _watcher(tmp_path: Path, toml: str) -> Watcher:

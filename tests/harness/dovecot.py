@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from pgcluster import free_port
+from harness.pgcluster import free_port
 
 MAIL_ID = 65534  # nobody / nogroup: the mail storage owner when running as root
 

@@ -15,7 +15,7 @@ from pipeline.mail.leases import Leases, singleton
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor, MessageLease
 
-from dovecot import imap, mailbox_toml, message, write_config
+from harness.dovecot import imap, mailbox_toml, message, write_config
 
 
 @pytest.fixture

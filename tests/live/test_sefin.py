@@ -1,5 +1,4 @@
 """The national NFS-e API against the stand-in: GET /nfse/{chave}, gzip + base64 XML."""
-# ruff: noqa: F811  (the stand-in fixtures are shared with test_issnet by import)
 
 from __future__ import annotations
 
@@ -14,11 +13,16 @@ from pipeline.issuers.http import IssuerError
 from pipeline.issuers.sefin import decode_answer, gunzip_limited
 
 from conftest import FIXTURES
-from standin import Pki, StandIn, State, load_fixture_notes
-from test_issnet import _password, pki, server, stored, verify, write_config  # noqa: F401
+from harness.issuers import verify, write_config
+from harness.standin import Pki, StandIn, State, load_fixture_notes
 
 NATIONAL_XML = FIXTURES / "documents" / "genuine-06-nacional-100.nfse.xml"
 KEY = "53001082233683111000107000000000146126083589988923"
+
+
+@pytest.fixture(autouse=True)
+def _password(p12_password: None) -> None:
+    """Every test here runs with the certificate password set."""
 
 
 def test_genuine_national_note_passes(stored: Path, pki: Pki, server: StandIn) -> None:

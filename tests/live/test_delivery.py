@@ -16,7 +16,7 @@ from storage.alert_models import Alert
 from storage.types import utcnow
 
 from conftest import FIXTURES, json_lines, run_cli
-from smtp_server import ENV, PASSWORD, SmtpServer, free_port, self_signed, write_config
+from harness.smtp_server import ENV, PASSWORD, SmtpServer, free_port, self_signed, write_config
 
 GENUINE = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 

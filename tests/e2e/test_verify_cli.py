@@ -1,5 +1,4 @@
 """`confere verify [INVOICE | --pending]` as a user runs it, against the stand-ins."""
-# ruff: noqa: F811  (the stand-in fixtures are shared with test_issnet by import)
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_CONFIG, FIXTURES, json_lines, run_cli
-from standin import P12_PASSWORD, PASSWORD_ENV, Pki, StandIn, authenticity_toml
-from test_issnet import pki, server  # noqa: F401
+from harness.standin import P12_PASSWORD, PASSWORD_ENV, Pki, StandIn, authenticity_toml
 
 EML = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 NATIONAL = FIXTURES / "mailbox" / "genuine-06-nacional-100.eml"

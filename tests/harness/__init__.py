@@ -1,0 +1,1 @@
+"""Real servers and stand-ins for the tests: Dovecot, PostgreSQL, SMTP, the issuers."""
