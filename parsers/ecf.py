@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from parsers import cnpj as cnpj_rules
-from parsers.errors import ParseError
+from parsers.errors import EcfError
 
 GROSS = "3.01.01.01.01"
 DEDUCTIONS = "3.01.01.01.02"
@@ -26,8 +26,6 @@ KIND_WORDS = (("cancellations", ("CANCEL", "DEVOLU")), ("discounts", ("DESCONTO"
               ("taxes", ("IMPOSTO", "TRIBUT", "ICMS", "ISS", "PIS", "COFINS", "IPI", "CONTRIBUI")))
 
 
-class EcfError(ParseError):
-    """The bytes are not an ECF file, or lack the figures a declaration needs."""
 
 
 @dataclass(frozen=True)

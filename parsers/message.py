@@ -21,6 +21,7 @@ from parsers import (
     parse_nfse_pdf,
 )
 from parsers.boleto_pdf import looks_like_boleto, read_boleto
+from parsers.errors import NotAnNfseError
 from parsers.nfse_pdf import looks_like_nfse
 from parsers.pdf import open_pdf, page_texts
 from parsers.tnef import expand_winmail
@@ -108,10 +109,8 @@ def _xml(att: Attachment) -> ParsedDocument:
         notes = parse_nfse_all(att.data)
     except HostileInputError:
         raise
-    except ParseError as exc:
-        if str(exc).startswith("no NFS-e found"):
-            return ParsedDocument(att, "other", note=str(exc))
-        raise
+    except NotAnNfseError as exc:
+        return ParsedDocument(att, "other", note=str(exc))
     return ParsedDocument(att, "nfse_xml", nfse=notes[0], signatures=verify_signatures(att.data))
 
 

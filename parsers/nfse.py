@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from parsers.cnpj import normalize
-from parsers.errors import ParseError
+from parsers.errors import NotAnNfseError, ParseError
 from parsers.xmlsafe import child, descendants, local, parse_xml, text
 
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
@@ -132,7 +132,7 @@ def _from_tree(root: etree._Element, depth: int) -> tuple[Nfse, ...]:
         for el in root.iter():
             if (el.text and "<CompNfse" in el.text) or (el.text and "<NFSe" in el.text):
                 return _from_tree(parse_xml(el.text.strip().encode("utf-8")), depth=1)
-    raise ParseError(f"no NFS-e found: root element is <{local(root.tag)}>, "
+    raise NotAnNfseError(f"no NFS-e found: root element is <{local(root.tag)}>, "
                      "expected CompNfse (ABRASF 2.04) or NFSe (national layout)")
 
 

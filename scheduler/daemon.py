@@ -14,9 +14,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
+from parsers.errors import ConfereError
 from pipeline.checks.issuer import verify_pending
 from pipeline.config.settings import Config, parse_interval
-from pipeline.errors import ConfereError
 from pipeline.ingest.sandbox import Sandbox
 from pipeline.mail.leases import singleton, sqlite_daemon_lock
 from pipeline.mail.watcher import Watcher

@@ -10,6 +10,7 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from parsers import Email
+from parsers.errors import DnsTrouble
 from pipeline.checks.vocabulary import Check
 
 NAME = "email.authentication"
@@ -96,8 +97,6 @@ def judge_auth_results(ar: AuthResults, from_domain: str) -> Check:
     return Check(NAME, "unknown", f"{where}: nothing proves the mail came from {from_domain}")
 
 
-class DnsTrouble(Exception):
-    """A DKIM key look-up that could not be completed (timeout, server failure)."""
 
 
 def make_dnsfunc(settings: EmailAuthSettings) -> DnsFunc:

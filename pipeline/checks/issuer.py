@@ -13,20 +13,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from parsers import ParseError, parse_email
+from parsers.errors import CertificateError, IssuerError, IssuerUnavailable
 from parsers.message import ParsedMessage, carrier
 from pipeline.checks.email_auth import DnsFunc, EmailAuthSettings, check_email
 from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check
 from pipeline.config.settings import AuthenticityConfig, Config
 from pipeline.issuers.compare import NoteFacts, compare_notes
-from pipeline.issuers.http import (
-    LIMITER,
-    CertificateError,
-    IssuerError,
-    IssuerUnavailable,
-    tls_context,
-    with_retries,
-)
+from pipeline.issuers.http import LIMITER, tls_context, with_retries
 from pipeline.issuers.issnet import IssnetClient, Query
 from pipeline.issuers.links import issnet_link, sefin_link
 from pipeline.issuers.sefin import SefinClient

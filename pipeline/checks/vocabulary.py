@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
-Outcome = Literal["pass", "fail", "unknown", "skipped"]
-Verdict = Literal["ok", "review", "block"]
+from pipeline.vocabulary import Outcome, Verdict
 
 # Stable names, in the order reports show them; the text says what each compares, in pt-BR.
 CHECKS: dict[str, str] = {
@@ -55,13 +53,13 @@ class Check:
 def verdict(checks: Iterable[Check]) -> Verdict:
     """block on a forgery-grade failure; review on any other failure or forgery-grade unknown."""
     checks = list(checks)
-    if any(c.outcome == "fail" and c.name in FORGERY_GRADE for c in checks):
-        return "block"
-    if any(c.outcome == "fail" for c in checks):
-        return "review"
-    if any(c.outcome == "unknown" and c.name in FORGERY_GRADE for c in checks):
-        return "review"
-    return "ok"
+    if any(c.outcome == Outcome.FAIL and c.name in FORGERY_GRADE for c in checks):
+        return Verdict.BLOCK
+    if any(c.outcome == Outcome.FAIL for c in checks):
+        return Verdict.REVIEW
+    if any(c.outcome == Outcome.UNKNOWN and c.name in FORGERY_GRADE for c in checks):
+        return Verdict.REVIEW
+    return Verdict.OK
 
 
 def order_key(name: str) -> int:

@@ -13,7 +13,8 @@ import click
 from rich.table import Table
 from sqlmodel import Session, select
 
-from parsers.ecf import EcfError, parse_ecf
+from parsers.ecf import parse_ecf
+from parsers.errors import ConfereError, EcfError
 from pipeline.cli.app import App, config_option, emit, out_console
 from pipeline.config.settings import ContractConfig
 from pipeline.costs import metrics as metrics_mod
@@ -21,7 +22,6 @@ from pipeline.costs.forecast import forecast
 from pipeline.costs.pricing import SAO_PAULO, month_of, parse_month
 from pipeline.costs.reconcile import money, reconcile_month, refresh, refresh_metric
 from pipeline.costs.usage import import_file
-from pipeline.errors import ConfereError
 from storage.usage_models import MetricDeclaration
 
 

@@ -67,8 +67,8 @@ def run() -> None:
     """Entry point that turns confere's own errors into a message and exit code 2."""
     from sqlalchemy.exc import OperationalError
 
+    from parsers.errors import ConfereError
     from pipeline.cli.app import err
-    from pipeline.errors import ConfereError
 
     try:
         main(standalone_mode=True)

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from parsers import cnpj as cnpj_rules
 from parsers.body import compile_check
+from parsers.errors import ConfigError
 from pipeline.config.profiles import LIST_KEYS, VendorProfile, load_profiles
-from pipeline.errors import ConfigError
 
 ENV_VAR = "CONFERE_CONFIG"
 

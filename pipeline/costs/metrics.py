@@ -10,16 +10,14 @@ from sqlmodel import Session, select
 
 from parsers import cnpj as cnpj_rules
 from parsers.ecf import EcfFile
+from parsers.errors import DeclarationError
 from pipeline.config.settings import ContractConfig
-from pipeline.errors import ConfereError
 from storage import from_cents, to_cents, utcnow
 from storage.usage_models import MetricDeclaration
 
 ZERO = Decimal("0.00")
 
 
-class DeclarationError(ConfereError):
-    """A declaration's figures or status cannot be accepted (the message says which)."""
 
 
 @dataclass(frozen=True)

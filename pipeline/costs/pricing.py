@@ -11,7 +11,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pipeline.errors import ConfigError
+from parsers.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Config, ContractConfig

@@ -13,12 +13,12 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from parsers.errors import ConfereError
 from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check
 from pipeline.config.settings import Config, ContractConfig
 from pipeline.costs.metrics import MetricExpectation, expected_fee
 from pipeline.costs.pricing import Priced, load_tables, parse_month, table_for
-from pipeline.errors import ConfereError
 from storage import Invoice, from_cents, to_cents, utcnow
 from storage.usage_models import Reconciliation, UsageEvent
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from parsers import cnpj as cnpj_rules
+from parsers.errors import RowError
 from pipeline.config.settings import Config
 from pipeline.costs.pricing import SAO_PAULO, USAGE_TYPES, is_billable, month_bounds, type_from_path
 from pipeline.costs.usage_read import Layout, Row, inspect_file, quoted_rows, span_rows, split_spans
@@ -51,13 +52,6 @@ class ImportReport:
     keys: set[tuple[str | None, str | None, str]] = field(default_factory=set)
 
 
-class RowError(ValueError):
-    """One field of one row is wrong."""
-
-    def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field_name
-        self.problem = problem
 
 
 class MonthCache:

@@ -21,19 +21,15 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from parsers.errors import CertificateError, IssuerUnavailable
+
 T = TypeVar("T")
 
 
-class IssuerError(Exception):
-    """The issuer could not be asked or answered something unusable; the message is for people."""
 
 
-class IssuerUnavailable(IssuerError):
-    """The issuer did not answer (unreachable, timeout, 5xx): worth asking again later."""
 
 
-class CertificateError(IssuerError):
-    """Our client certificate is missing, unreadable, or refused by the server."""
 
 
 def client_identity(path: str, password_env: str | None) -> ssl.SSLContext:

@@ -8,10 +8,10 @@ from xml.sax.saxutils import escape
 import httpx
 from lxml import etree
 
-from parsers.errors import ParseError
+from parsers.errors import IssuerError, ParseError
 from parsers.nfse import Nfse, parse_nfse_all
 from parsers.xmlsafe import local, parse_xml
-from pipeline.issuers.http import IssuerError, RateLimiter, request
+from pipeline.issuers.http import RateLimiter, request
 
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 SERVICE_NS = "http://nfse.abrasf.org.br"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from parsers.errors import ParseError
+from parsers.errors import IssuerError, ParseError
 from parsers.nfse import Nfse, parse_nfse_all
 from parsers.xmlsafe import MAX_XML_BYTES
-from pipeline.issuers.http import IssuerError, RateLimiter, request
+from pipeline.issuers.http import RateLimiter, request
 
 
 @dataclass(frozen=True)

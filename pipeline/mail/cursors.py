@@ -11,17 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pipeline.errors import ConfereError
+from parsers.errors import BlobWriteError, LeaseLost
 from storage import BlobStore, Message, utcnow
 from storage.mailbox_models import MailboxCursor
-
-
-class LeaseLost(ConfereError):
-    """Another daemon took this folder over (our lease expired): stop without writing."""
-
-
-class BlobWriteError(ConfereError):
-    """The blob store refused a write (disk full, read-only): not a dropped connection."""
 
 
 def _put(blobs: BlobStore, *raws: bytes) -> list[str]:

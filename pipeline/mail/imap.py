@@ -17,8 +17,8 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError
 
+from parsers.errors import MailboxError
 from pipeline.config.settings import MailboxConfig
-from pipeline.errors import ConfereError
 from pipeline.mail.cursors import FolderReport, FolderState
 from pipeline.mail.selection import Selector, chunks, search_criteria, size_batches
 
@@ -30,8 +30,6 @@ STORE_BATCH = 50  # messages per store transaction
 FETCH_BYTES = 32 * 1024 * 1024  # bodies per FETCH command, at most
 
 
-class MailboxError(ConfereError):
-    """A mailbox cannot be used as configured (credentials, post-action, server refusal)."""
 
 
 def parse_after(after: str) -> tuple[str, str | None]:

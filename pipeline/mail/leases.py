@@ -20,15 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pipeline.errors import ConfereError
+from parsers.errors import DaemonRefused
 from storage import Message, utcnow
 from storage.mailbox_models import MailboxCursor, MessageLease
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class DaemonRefused(ConfereError):
-    """A second daemon on a store that allows only one (SQLite)."""
 
 
 def new_owner() -> str:

@@ -12,10 +12,11 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from parsers.errors import LeaseLost
 from pipeline.config.settings import Config, MailboxConfig, parse_interval
 from pipeline.ingest.ingestor import Ingestor, Result
 from pipeline.ingest.sandbox import Sandbox
-from pipeline.mail.cursors import FolderReport, FolderState, LeaseLost
+from pipeline.mail.cursors import FolderReport, FolderState
 from pipeline.mail.leases import Leases, new_owner
 from pipeline.mail.sources import Source, make_source
 from storage import BlobStore, Message, utcnow

@@ -22,8 +22,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from parsers.errors import ConfigError
 from pipeline.config.settings import AlertsConfig, Config
-from pipeline.errors import ConfigError
 from pipeline.notify.rules import evaluate_time_rules
 from storage import BlobStore
 from storage.alert_models import Alert

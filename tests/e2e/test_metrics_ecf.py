@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from parsers.ecf import EcfError, parse_ecf
+from parsers.ecf import parse_ecf
+from parsers.errors import EcfError
 from pipeline.config import settings as config_mod
 from pipeline.costs import metrics
 from pipeline.costs.reconcile import reconcile_month

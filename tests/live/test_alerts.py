@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from parsers.errors import ConfigError
 from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check
 from pipeline.config import settings as config_mod
-from pipeline.errors import ConfigError
 from pipeline.notify.delivery import deliver_pending
 from pipeline.notify.rules import evaluate_time_rules
 from storage import Invoice, open_store

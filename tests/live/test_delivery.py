@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from parsers.errors import ConfigError
 from pipeline.config import settings as config_mod
-from pipeline.errors import ConfigError
 from pipeline.notify.delivery import _claim, build_message, connect, deliver_pending, retry_failed
 from storage import BlobStore, open_store
 from storage.alert_models import Alert

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from parsers import parse_email
+from parsers.errors import DnsTrouble
 from pipeline.checks.email_auth import (
-    DnsTrouble,
     EmailAuthSettings,
     aligned,
     check_email,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.issuers.http import IssuerError
+from parsers.errors import IssuerError
 from pipeline.issuers.sefin import decode_answer, gunzip_limited
 
 from conftest import FIXTURES

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from parsers.errors import ConfigError, MailboxError
 from parsers.tnef import expand_winmail
 from pipeline.config import settings as config_mod
-from pipeline.errors import ConfigError
 from pipeline.ingest.sandbox import Sandbox
 from pipeline.mail.cursors import FolderReport
-from pipeline.mail.imap import ImapSource, MailboxError, oauth_token, parse_after, password
+from pipeline.mail.imap import ImapSource, oauth_token, parse_after, password
 from pipeline.mail.selection import Selector
 from pipeline.mail.sources import LocalSource, local_kind
 from pipeline.mail.watcher import Watcher, status_rows

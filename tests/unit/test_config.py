@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from parsers.errors import ConfigError
 from pipeline.config import settings as config
-from pipeline.errors import ConfigError
 
 from conftest import run_cli
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from parsers.errors import ConfigError
 from pipeline.config import settings as config_mod
 from pipeline.costs.pricing import (
     builtin_tables,
@@ -18,7 +19,6 @@ from pipeline.costs.pricing import (
     table_for,
     type_from_path,
 )
-from pipeline.errors import ConfigError
 
 SERPRO = "serpro-integra-contador-2025-12"
 
