@@ -1,4 +1,4 @@
-"""NFS-e XML: ABRASF 2.04 as ISSNet writes it and the national layout 1.00/1.01, one result."""
+"""NFS-e XML: ABRASF 2.04 as ISSNet writes it, ABRASF 1.00 (Ginfes) and the national layout."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Nfse:
     taker_name: str | None
     services_amount: Decimal
     deductions_amount: Decimal
-    iss_amount: Decimal
+    iss_amount: Decimal | None  # None: the note states no ISS value (not the same as 0.00)
     iss_withheld: bool
     retentions_amount: Decimal
     net_amount: Decimal
@@ -51,6 +51,11 @@ class Nfse:
     # ABRASF: the net amount worked out from the signed declaration (ValorLiquidoNfse lies
     # outside the provider's signature); None where the layout signs the net itself.
     net_from_signed: Decimal | None = None
+    # IBGE codes of the municipality that issued the note, most specific first (whose
+    # government may sign it as the issuing authority).
+    issuer_municipalities: tuple[str, ...] = ()
+    # A cancellation the document itself carries (ABRASF NfseCancelamento), in words.
+    cancellation: str | None = None
 
 
 def money(value: str | None, field: str) -> Decimal:
@@ -67,6 +72,11 @@ def money(value: str | None, field: str) -> Decimal:
     if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
         raise ParseError(f"{field}: {value!r} is not a plausible amount")
     return amount.quantize(Decimal("0.01"))
+
+
+def optional_money(value: str | None, field: str) -> Decimal | None:
+    """An amount the note may leave out: None when absent, not 0.00."""
+    return None if value is None or not value.strip() else money(value, field)
 
 
 def _datetime(value: str | None) -> datetime | None:
@@ -145,6 +155,34 @@ def _single(root: etree._Element, names: tuple[str, ...]) -> None:
                              "(a second copy is how signed values are forged)")
 
 
+def _cancellation(comp: etree._Element) -> str | None:
+    """ABRASF NfseCancelamento beside the note: when and why, in words."""
+    found = descendants(comp, "NfseCancelamento")
+    if not found:
+        return None
+    cancel = found[0]
+    when = next(((el.text or "").strip() for name in ("DataHora", "DataHoraCancelamento")
+                 for el in descendants(cancel, name)), None)
+    code = next(((el.text or "").strip() for el in descendants(cancel, "CodigoCancelamento")),
+                None)
+    words = "NfseCancelamento present"
+    if when:
+        words += f", cancelled at {when}"
+    if code:
+        words += f", code {code}"
+    return words
+
+
+def _refuse_incomplete(number: str, services: str | None, provider: str | None) -> None:
+    """Refuse an ABRASF note whose amounts or provider cannot be found (never store 0.00)."""
+    missing = [name for name, value in (("ValorServicos", services), ("provider CNPJ/CPF",
+                                                                      provider)) if not value]
+    if missing:
+        raise ParseError(f"ABRASF note {number}: {' and '.join(missing)} not found where ABRASF "
+                         "1.00 or 2.0x puts them; this layout is not read (refused rather than "
+                         "stored with empty values)")
+
+
 def _abrasf(comp: etree._Element) -> Nfse:
     _single(comp, ("InfNfse", "InfDeclaracaoPrestacaoServico"))
     inf = child(comp, "Nfse/InfNfse")
@@ -154,46 +192,65 @@ def _abrasf(comp: etree._Element) -> Nfse:
     number = text(inf, "Numero")
     if not number:
         raise ParseError("ABRASF InfNfse/Numero is missing")
-    valores = child(d, "Servico/Valores")
+    # ABRASF 1.00 (Ginfes and others): no declaration; Servico and the parties sit in InfNfse.
+    v1 = d is None
+    src = inf if v1 else d
+    valores = child(src, "Servico/Valores")
     retention_fields = ("ValorPis", "ValorCofins", "ValorCsll", "ValorIr", "ValorInss",
                         "OutrasRetencoes")
     retentions = sum((money(text(valores, f), f) for f in retention_fields), ZERO)
     iss = text(inf, "ValoresNfse/ValorIss") or text(valores, "ValorIss")
-    services = money(text(valores, "ValorServicos"), "ValorServicos")
-    net_text = text(inf, "ValoresNfse/ValorLiquidoNfse")
-    withheld = text(d, "Servico/IssRetido") == "1"
-    iss_amount = money(iss, "ValorIss")
+    services_text = text(valores, "ValorServicos")
+    provider = (_cnpj(src, "Prestador/CpfCnpj")
+                or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador/CpfCnpj")
+                or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador")
+                or _cnpj(src, "Prestador"))
+    _refuse_incomplete(number, services_text, provider)
+    services = money(services_text, "ValorServicos")
+    net_text = text(inf, "ValoresNfse/ValorLiquidoNfse") or (
+        text(valores, "ValorLiquidoNfse") if v1 else None)
+    withheld = (text(valores, "IssRetido") if v1 else text(d, "Servico/IssRetido")) == "1"
+    iss_amount = optional_money(iss, "ValorIss")
     discounts = sum((money(text(valores, f), f) for f in ("DescontoIncondicionado",
                                                           "DescontoCondicionado")), ZERO)
-    net_from_signed = services - retentions - discounts - (iss_amount if withheld else ZERO)
+    net_from_signed = services - retentions - discounts - (
+        iss_amount if withheld and iss_amount is not None else ZERO)
     net = money(net_text, "ValorLiquidoNfse") if net_text else net_from_signed
+    taker = child(src, "TomadorServico") if child(src, "TomadorServico") is not None \
+        else child(src, "Tomador")
+    municipalities = tuple(dict.fromkeys(c for c in (
+        text(inf, "OrgaoGerador/CodigoMunicipio"), text(src, "Servico/MunicipioIncidencia"),
+        text(src, "Servico/CodigoMunicipio")) if c))
     return Nfse(
-        layout="abrasf-2.04",
+        layout="abrasf-1.00" if v1 else "abrasf-2.04",
         number=number,
         verification_code=text(inf, "CodigoVerificacao"),
         access_key=None,
         issued_at=_datetime(text(inf, "DataEmissao")),
-        competence=_date(text(d, "Competencia")),
-        provider_cnpj=_cnpj(d, "Prestador/CpfCnpj")
-        or _cnpj(inf, "PrestadorServico/IdentificacaoPrestador/CpfCnpj"),
+        competence=_date(text(src, "Competencia")),
+        provider_cnpj=provider,
         provider_name=text(inf, "PrestadorServico/RazaoSocial"),
-        provider_municipal_registration=text(d, "Prestador/InscricaoMunicipal"),
-        taker_cnpj=_cnpj(d, "TomadorServico/IdentificacaoTomador/CpfCnpj")
-        or _cnpj(d, "Tomador/IdentificacaoTomador/CpfCnpj"),
-        taker_name=text(d, "TomadorServico/RazaoSocial") or text(d, "Tomador/RazaoSocial"),
+        provider_municipal_registration=text(src, "Prestador/InscricaoMunicipal")
+        or text(inf, "PrestadorServico/IdentificacaoPrestador/InscricaoMunicipal"),
+        taker_cnpj=_cnpj(taker, "IdentificacaoTomador/CpfCnpj"),
+        taker_name=text(taker, "RazaoSocial"),
         services_amount=services,
         deductions_amount=money(text(valores, "ValorDeducoes"), "ValorDeducoes"),
         iss_amount=iss_amount,
         iss_withheld=withheld,
         retentions_amount=retentions,
         net_amount=net,
-        description=text(d, "Servico/Discriminacao"),
-        service_item=text(d, "Servico/ItemListaServico"),
-        municipality_code=text(d, "Servico/MunicipioIncidencia")
-        or text(d, "Servico/CodigoMunicipio"),
+        description=text(src, "Servico/Discriminacao"),
+        service_item=text(src, "Servico/ItemListaServico"),
+        municipality_code=text(src, "Servico/MunicipioIncidencia")
+        or text(src, "Servico/CodigoMunicipio"),
         signature_count=len(descendants(comp, "Signature")),
-        signed_ids=tuple(i for i in (d.get("Id") if d is not None else None, inf.get("Id")) if i),
-        net_from_signed=net_from_signed,
+        signed_ids=tuple(i for i in (d.get("Id") if d is not None else None, inf.get("Id"))
+                         if i),
+        # 1.00 keeps the net inside the signed InfNfse itself: nothing to work out.
+        net_from_signed=None if v1 else net_from_signed,
+        issuer_municipalities=municipalities,
+        cancellation=_cancellation(comp),
     )
 
 
@@ -220,14 +277,14 @@ def _nacional(root: etree._Element) -> Nfse:
         access_key=access_key,
         issued_at=_datetime(text(dps, "dhEmi") or text(inf, "dhProc")),
         competence=_date(text(dps, "dCompet")),
-        provider_cnpj=normalize(text(inf, "emit/CNPJ") or "") or None,
+        provider_cnpj=normalize(text(inf, "emit/CNPJ") or text(inf, "emit/CPF") or "") or None,
         provider_name=text(inf, "emit/xNome"),
         provider_municipal_registration=text(inf, "emit/IM"),
         taker_cnpj=normalize(text(dps, "toma/CNPJ") or text(dps, "toma/CPF") or "") or None,
         taker_name=text(dps, "toma/xNome"),
         services_amount=services,
         deductions_amount=money(text(dps, "valores/vDedRed/vDR"), "vDR"),
-        iss_amount=money(text(inf, "valores/vISSQN"), "vISSQN"),
+        iss_amount=optional_money(text(inf, "valores/vISSQN"), "vISSQN"),
         iss_withheld=withheld,
         retentions_amount=retentions,
         net_amount=money(text(inf, "valores/vLiq"), "vLiq"),
@@ -236,4 +293,7 @@ def _nacional(root: etree._Element) -> Nfse:
         municipality_code=text(inf, "cLocIncid") or text(dps, "cLocEmi"),
         signature_count=len(descendants(root, "Signature")),
         signed_ids=tuple(i for i in (ident, dps.get("Id") if dps is not None else None) if i),
+        issuer_municipalities=tuple(dict.fromkeys(c for c in (
+            text(dps, "cLocEmi"), text(inf, "cLocIncid"), text(inf, "emit/enderNac/cMun"))
+            if c)),
     )

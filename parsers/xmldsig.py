@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 from signxml.exceptions import InvalidInput, InvalidSignature
@@ -18,6 +19,7 @@ from parsers.xmlsafe import local, parse_xml
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 MAX_SIGNATURES = 8
+MAX_KEYINFO_CERTS = 8  # a signer and its chain; more is not a real note
 ICP_BRASIL_CNPJ_OID = x509.ObjectIdentifier("2.16.76.1.3.3")
 # NFS-e issuers still sign with RSA-SHA1: allow it explicitly, as xmlsec1 does; nothing else
 # (no HMAC, no DSA/ECDSA) is accepted. Inclusive and exclusive c14n are signxml's defaults.
@@ -44,6 +46,10 @@ class SignatureResult:
     not_after: str | None
     signed_at: str | None = None  # when the signed element says it was signed (ISO 8601)
     valid_then: bool | None = None  # signer certificate valid at signed_at (None: no time)
+    # DER of the certificates in KeyInfo, the signer's first: the judging process decides the
+    # chain and the signer's role from them (that needs the configured trust, not here).
+    certificates: tuple[bytes, ...] = ()
+    signer_dns: tuple[str, ...] = ()  # DNS names of the signer certificate (the national system)
 
     def describe(self) -> str:
         """One line for people: what, by whom (CNPJ), how it held, and the certificate's term."""
@@ -88,16 +94,38 @@ def _strip_whitespace(el: etree._Element) -> None:
             node.tail = None
 
 
-def _cert_of(sig: etree._Element) -> x509.Certificate | None:
-    found = sig.find(f".//{{{DS}}}X509Certificate")
-    if found is None or not (found.text or "").strip():
-        return None
-    body = "".join(found.text.split())
-    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+def _certs_of(sig: etree._Element) -> list[x509.Certificate]:
+    """Every readable certificate in the signature's KeyInfo, the signer's first."""
+    certs = []
+    for found in sig.findall(f"{{{DS}}}KeyInfo//{{{DS}}}X509Certificate")[:MAX_KEYINFO_CERTS]:
+        body = "".join((found.text or "").split())
+        if not body:
+            continue
+        pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+        try:
+            certs.append(x509.load_pem_x509_certificate(pem.encode()))
+        except ValueError:
+            continue
+    # The signer is the one certificate that issued none of the others (a leaf), else the first.
+    issuers = {c.issuer for c in certs}
+    leaves = [c for c in certs if c.subject not in issuers]
+    if len(certs) > 1 and leaves and leaves[0] is not certs[0]:
+        certs.remove(leaves[0])
+        certs.insert(0, leaves[0])
+    return certs
+
+
+def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    """The certificate's DNS names (subjectAltName), else its CN when it looks like a host."""
     try:
-        return x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        return None
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = tuple(n.lower() for n in san.get_values_for_type(x509.DNSName))
+        if names:
+            return names
+    except x509.ExtensionNotFound:
+        pass
+    cn = _cn(cert) or ""
+    return (cn.lower(),) if re.fullmatch(r"[*A-Za-z0-9.-]+\.[A-Za-z]{2,}", cn) else ()
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -135,9 +163,12 @@ def signing_time(sig: etree._Element) -> datetime | None:
 def _verify_one(sig: etree._Element) -> SignatureResult:
     ref = sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     uri = ref.get("URI", "") if ref is not None else ""
-    cert = _cert_of(sig)
+    certs = _certs_of(sig)
+    cert = certs[0] if certs else None
     when = signing_time(sig)
     who = {
+        "certificates": tuple(c.public_bytes(Encoding.DER) for c in certs),
+        "signer_dns": dns_names(cert) if cert else (),
         "signer_cn": _cn(cert) if cert else None,
         "signer_cnpj": signer_cnpj(cert) if cert else None,
         "not_before": cert.not_valid_before_utc.date().isoformat() if cert else None,
@@ -172,13 +203,35 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     return SignatureResult(uri, False, last_error, **who)
 
 
+def _signatures(root: etree._Element) -> list[etree._Element]:
+    return [el for el in root.iter() if isinstance(el.tag, str) and el.tag == f"{{{DS}}}Signature"]
+
+
+def _escaped_note(root: etree._Element) -> etree._Element | None:
+    """The note carried as escaped text inside a SOAP answer (ISSNet's outputXML), parsed."""
+    for el in root.iter():
+        text = el.text if isinstance(el.tag, str) else None
+        if text and ("<CompNfse" in text or "<NFSe" in text) and "Signature" in text:
+            try:
+                return parse_xml(text.strip().encode("utf-8"))
+            except ParseError:
+                return None
+    return None
+
+
 def verify_signatures(data: bytes) -> tuple[SignatureResult, ...]:
-    """Every ds:Signature in the document, each verified on its own element."""
+    """Every ds:Signature in the document, each verified on its own element.
+
+    A SOAP answer carrying the note as escaped text is verified on the unescaped note.
+    """
     try:
         root = parse_xml(data)
     except ParseError:
         return ()
-    sigs = [el for el in root.iter() if isinstance(el.tag, str) and el.tag == f"{{{DS}}}Signature"]
+    sigs = _signatures(root)
+    if not sigs:
+        inner = _escaped_note(root)
+        sigs = _signatures(inner) if inner is not None else []
     if len(sigs) > MAX_SIGNATURES:  # real notes carry one or two; each costs a verification
         return (SignatureResult("", False, f"{len(sigs)} signatures in one note (at most "
                                 f"{MAX_SIGNATURES} are read)", None, None, None, None),)

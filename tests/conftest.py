@@ -26,6 +26,10 @@ def cases(kind: str | None = None) -> list[dict]:
     return [c for c in manifest() if kind is None or c["kind"] == kind]
 
 
+TEST_CAS = FIXTURES / "keys" / "test-cas.pem"  # the fixtures' test root and intermediates
+
+# The demo's configuration. It ENDS in its [authenticity] table, which trusts the fixtures'
+# test PKI for NFS-e signatures: append more [authenticity] keys without a table header.
 DEMO_CONFIG = """
 [database]
 url = "{db}"
@@ -42,7 +46,9 @@ vendor = "serpro"
 number = "261074"
 [limits]
 parse_seconds = 30
-"""
+[authenticity]
+signature_cas = ["@TEST_CAS@"]
+""".replace("@TEST_CAS@", TEST_CAS.as_posix())
 
 
 @pytest.fixture

@@ -14,8 +14,11 @@ from parsers.message import ParsedMessage
 from parsers.pix import names_match
 from parsers.xmldsig import verify_signatures
 from pipeline.checks.email_auth import EmailAuthSettings, check_email
+from pipeline.checks.signers import judge
 from pipeline.checks.vocabulary import Check
 from pipeline.config.profiles import VendorProfile
+from pipeline.config.trust import TrustStore, shipped_trust
+from pipeline.vocabulary import Outcome
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class BillContext:
     contracts: tuple[str, ...]
     banks_seen: frozenset[str] = frozenset()
     email_auth: EmailAuthSettings | None = None  # None: nothing trusted, DKIM off
+    trust: TrustStore | None = None  # None: the shipped CA bundles and issuers table only
 
 
 def _money(v: Decimal | None) -> str:
@@ -138,15 +142,26 @@ def signature(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
         return Check(name, "fail", f"ValorLiquidoNfse {nfse.net_amount} lies outside the "
                      "provider's signature and does not follow from the signed values "
                      f"({nfse.net_from_signed})")
-    provider = nfse.provider_cnpj if nfse else None
-    signers = [r for r in results if r.signer_cnpj]
-    if provider and not any(cnpj_rules.same_company(r.signer_cnpj or "", provider)
-                            for r in signers):
-        names = ", ".join(r.signer_cn or "?" for r in results)
-        return Check(name, "fail",
-                     f"signatures hold but none is the provider's (signed by {names})")
-    held = "; ".join(r.describe() for r in results)
-    return Check(name, "pass", f"{len(results)} signature(s) hold: {held}")
+    trust = ctx.trust or shipped_trust()
+    judged = [judge(r, nfse, trust) for r in results]
+    for outcome in (Outcome.FAIL, Outcome.UNKNOWN):
+        worst = [j.detail for j in judged if j.outcome == outcome]
+        if worst:
+            return Check(name, outcome, "; ".join(worst))
+    return Check(name, "pass", f"{len(results)} signature(s) hold: "
+                 + "; ".join(j.detail for j in judged))
+
+
+def not_cancelled(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
+    """The note is not cancelled (a cancelled note is not a bill to pay)."""
+    name = "nfse.not_cancelled"
+    nfse = _nfse(m)
+    if nfse is None:
+        return Check(name, "skipped", "no NFS-e XML attached")
+    if nfse.cancellation:
+        return Check(name, "fail", f"nota cancelada: NFS-e {nfse.number} was cancelled by its "
+                     f"issuer ({nfse.cancellation}); do not pay it")
+    return Check(name, "pass", "the XML carries no cancellation")
 
 
 def email_authentication(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
@@ -318,8 +333,8 @@ def _boleto(m: ParsedMessage):
 
 OFFLINE_CHECKS: tuple[Callable[[ParsedMessage, BodyFields, BillContext], Check], ...] = (
     sender_allowed, email_authentication, contract_known, reference_month, provider_matches,
-    taker_matches, signature, pdf_matches_xml, check_digits, barcode_matches_line, bank_allowed,
-    amount_matches, due_date_matches, pix_crc, pix_amount, pix_merchant,
+    taker_matches, signature, not_cancelled, pdf_matches_xml, check_digits, barcode_matches_line,
+    bank_allowed, amount_matches, due_date_matches, pix_crc, pix_amount, pix_merchant,
 )
 
 

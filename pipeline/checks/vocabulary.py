@@ -16,6 +16,7 @@ CHECKS: dict[str, str] = {
     "nfse.provider_matches_vendor": "prestador da NFS-e é o fornecedor",
     "nfse.taker_matches_company": "tomador da NFS-e é a nossa empresa",
     "nfse.signature": "assinatura digital do XML da NFS-e confere",
+    "nfse.not_cancelled": "a NFS-e não está cancelada",
     "nfse.pdf_matches_xml": "PDF da NFS-e = XML (número, código, valores)",
     "boleto.check_digits": "dígitos verificadores da linha digitável conferem",
     "boleto.barcode_matches_line": "código de barras = linha digitável impressa",
@@ -33,7 +34,7 @@ CHECKS: dict[str, str] = {
 
 # A failure of any of these is a sign of forgery: do not pay.
 FORGERY_GRADE = frozenset({
-    "email.sender_allowed", "nfse.signature", "boleto.check_digits",
+    "email.sender_allowed", "nfse.signature", "nfse.not_cancelled", "boleto.check_digits",
     "boleto.barcode_matches_line", "boleto.bank_allowed", "boleto.amount_matches_nfse",
     "pix.crc", "pix.amount_matches_boleto", "pix.merchant_matches_vendor",
     "nfse.provider_matches_vendor", "authenticity.issnet", "authenticity.sefin",

@@ -142,6 +142,9 @@ def demo(mailbox: str | None, workdir: str) -> None:
         resources.files("pipeline.config").joinpath("demo.toml").read_text("utf-8"))
     settings["database"] = {"url": f"sqlite:///{(work / 'confere.db').resolve()}"}
     settings["storage"] = {"blobs": str((work / "blobs").resolve())}
+    here = Path(str(resources.files("pipeline.config")))  # demo.toml's own paths are from here
+    auth = settings.get("authenticity", {})
+    auth["signature_cas"] = [str((here / p).resolve()) for p in auth.get("signature_cas", [])]
     app = App(None)
     app._config = config_mod.from_dict(settings, work.resolve(), "<demo>")
     files = _eml_files((str(box),))

@@ -16,6 +16,7 @@ from parsers import cnpj as cnpj_rules
 from parsers.body import compile_check
 from parsers.errors import ConfigError
 from pipeline.config.profiles import LIST_KEYS, VendorProfile, load_profiles
+from pipeline.config.trust import TrustStore, build_trust
 
 ENV_VAR = "CONFERE_CONFIG"
 
@@ -277,6 +278,25 @@ class AuthenticityConfig(_Strict):
     dkim_keys: dict[str, str] = Field(
         default_factory=dict, description="pinned TXT records by selector._domainkey.domain")
     unsigned_email: Literal["unknown", "fail"] = "unknown"
+    signature_cas: list[str] = Field(
+        default_factory=list, description="extra PEM files of CAs (roots and intermediates) "
+        "trusted for NFS-e signatures, relative to the config file")
+    issuers: dict[str, list[str]] = Field(
+        default_factory=dict, description="IBGE municipality code -> CNPJs of the government "
+        "that issues (and signs) NFS-e there, added to the shipped table")
+
+    @field_validator("issuers")
+    @classmethod
+    def _issuers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for code, cnpjs in value.items():
+            if not re.fullmatch(r"\d{7}", code):
+                raise ValueError(f"{code!r} is not an IBGE municipality code (7 digits, e.g. "
+                                 "\"5300108\" for Brasilia)")
+            for c in cnpjs:
+                if not cnpj_rules.is_valid(c):
+                    raise ValueError(f"{code}: {c!r} is not a valid CNPJ (check digits do not "
+                                     "hold)")
+        return {code: [cnpj_rules.normalize(c) for c in cnpjs] for code, cnpjs in value.items()}
 
     @field_validator("consulente_cnpj")
     @classmethod
@@ -314,6 +334,12 @@ class Config:
                 known = ", ".join(sorted(self.vendors))
                 raise ConfigError(f"{source}: contracts: vendor {contract.vendor!r} is not a "
                                   f"known vendor (known: {known}); add [vendors.{contract.vendor}]")
+        auth = settings.authenticity
+        try:  # read now: a missing CA file is a configuration error, not a bill's problem
+            self.signature_trust: TrustStore = build_trust(auth.signature_cas, auth.issuers,
+                                                           base_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     @property
     def database_url(self) -> str:

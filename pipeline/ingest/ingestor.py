@@ -258,6 +258,7 @@ class Ingestor:
             contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
                             for c in self.config.contracts_for(vendor.key)),
             banks_seen=frozenset(seen),
+            trust=self.config.signature_trust,
         )
 
     def _invoice_id(self, msg: Message) -> int | None:

@@ -120,7 +120,7 @@ def doc(entry: dict, suffix: str) -> bytes:
 
 def all_generated_files(root: Path) -> set[str]:
     names = {"manifest.json"} | {c["file"] for c in manifest()}
-    for sub in ("documents", "keys", "mailbox"):
+    for sub in ("documents", "keys", "mailbox", "signers"):
         names |= {f"{sub}/{p.name}" for p in (root / sub).iterdir() if p.is_file()}
     return names
 
@@ -372,8 +372,12 @@ def test_nfse_signatures(entry):
     else:
         assert all(as_stored)
     assert signer_cnpj(sigs[0]) == entry["facts"]["nfse"]["provider_cnpj"]
-    if layout != "abrasf-2.04":
-        assert signer_cnpj(sigs[1]) == "00394460005887"
+    if layout != "abrasf-2.04":  # the national system: *.nfse.gov.br from a (test) web CA
+        cert = x509.load_der_x509_certificate(
+            base64.b64decode(sigs[1].findtext(f".//{DS}X509Certificate")))
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "*.nfse.gov.br" in names.get_values_for_type(x509.DNSName)
+        assert cert.issuer.rfc4514_string().startswith("CN=confere TEST Web Server CA")
 
 
 @pytest.mark.skipif(shutil.which("xmlsec1") is None, reason="xmlsec1 not installed")
@@ -392,23 +396,35 @@ def test_genuine_signatures_verify_with_xmlsec1(entry, tmp_path):
            "--id-attr:Id", f"{nacional}:infDPS", "--id-attr:Id", f"{nacional}:infNFSe"]
     for i in range(len(list(tree.iter(f"{DS}Signature")))):
         proc = subprocess.run(
-            ["xmlsec1", "--verify", "--trusted-pem", str(FIXTURES / "keys/ca.cert.pem"), *ids,
+            ["xmlsec1", "--verify", "--trusted-pem", str(FIXTURES / "keys/ca.cert.pem"),
+             "--untrusted-pem", str(FIXTURES / "keys/ecnpj-ca.cert.pem"),
+             "--untrusted-pem", str(FIXTURES / "keys/web-ca.cert.pem"), *ids,
              "--node-xpath", f"(//*[local-name()='Signature'])[{i + 1}]", str(path)],
             capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
 
 
-def test_certificates_chain_to_the_test_ca():
-    ca = x509.load_pem_x509_certificate((FIXTURES / "keys/ca.cert.pem").read_bytes())
-    assert "confere Test CA" in ca.subject.rfc4514_string()
-    for name, cnpj in (("serpro", SERPRO), ("sefin", "00394460005887")):
-        cert = x509.load_pem_x509_certificate((FIXTURES / f"keys/{name}.cert.pem").read_bytes())
-        cert.verify_directly_issued_by(ca)
-        assert cert.subject.rfc4514_string().startswith("CN=") and f":{cnpj}," in \
-            cert.subject.rfc4514_string()
-    attacker = x509.load_pem_x509_certificate((FIXTURES / "keys/attacker.cert.pem").read_bytes())
-    attacker.verify_directly_issued_by(ca)
-    assert "FULANO SERVICOS LTDA:" in attacker.subject.rfc4514_string()
+def test_certificates_chain_to_the_test_root():
+    def load(name: str) -> x509.Certificate:
+        return x509.load_pem_x509_certificate((FIXTURES / f"keys/{name}.cert.pem").read_bytes())
+
+    root, ecnpj, web = load("ca"), load("ecnpj-ca"), load("web-ca")
+    assert "confere TEST Root" in root.subject.rfc4514_string()
+    root.verify_directly_issued_by(root)
+    ecnpj.verify_directly_issued_by(root)
+    web.verify_directly_issued_by(root)
+    for name, cnpj in (("serpro", SERPRO), ("municipality", "00394601000126")):
+        cert = load(name)
+        cert.verify_directly_issued_by(ecnpj)
+        assert f":{cnpj}," in cert.subject.rfc4514_string()
+    load("attacker").verify_directly_issued_by(ecnpj)
+    assert "FULANO SERVICOS LTDA:" in load("attacker").subject.rfc4514_string()
+    load("sefin").verify_directly_issued_by(web)
+    forger = load("forger")
+    forger.verify_directly_issued_by(forger)  # self-signed, claiming SERPRO's CNPJ
+    assert f":{SERPRO}," in forger.subject.rfc4514_string()
+    bundle = (FIXTURES / "keys/test-cas.pem").read_bytes()
+    assert bundle.count(b"BEGIN CERTIFICATE") == 3 and b"PRIVATE" not in bundle
 
 
 def test_hostile_xml_is_what_it_claims():

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from harness.pgcluster import free_port
 
+# The fixtures' test root and intermediates, trusted for NFS-e signatures in test configs.
+TEST_CAS = Path(__file__).resolve().parents[2] / "fixtures" / "keys" / "test-cas.pem"
+
 MAIL_ID = 65534  # nobody / nogroup: the mail storage owner when running as root
 
 CONF = """\
@@ -229,6 +232,8 @@ def write_config(tmp: Path, mailboxes: str, db: str | None = None, daemon: str =
             '[company]\ncnpjs = ["12345678000195"]\nemail_domains = ["example.com.br"]\n'
             '[vendors.serpro]\nbanks = ["001"]\n[[contracts]]\nvendor = "serpro"\n'
             'number = "261074"\n[limits]\nparse_seconds = 30\nworkers = 1\n'
+            # the fixtures' test PKI; more [authenticity] keys go in before [daemon]
+            f'[authenticity]\nsignature_cas = ["{TEST_CAS.as_posix()}"]\n'
             f"[daemon]\n{daemon}\n"
             + mailboxes.replace('password_file = ""', f'password_file = "{secret}"'))
     path = tmp / "confere.toml"

@@ -300,7 +300,8 @@ def load_fixture_notes(state: State) -> State:
 
 def authenticity_toml(pki: Pki, server: StandIn | None, *, p12: Path | None = None,
                       **extra: object) -> str:
-    """An [authenticity] section pointing at the stand-ins with our test certificate."""
+    """[authenticity] keys pointing at the stand-ins with our test certificate (no header:
+    they follow DEMO_CONFIG, which ends in its [authenticity] table)."""
     values: dict[str, object] = {
         "pkcs12": str(p12 or pki.client_p12), "password_env": PASSWORD_ENV,
         "ca_bundle": str(pki.ca), "retries": 2, "backoff": 0, "min_interval": 0,
@@ -309,7 +310,7 @@ def authenticity_toml(pki: Pki, server: StandIn | None, *, p12: Path | None = No
     if server is not None:
         values.update(issnet_url=server.issnet_url, sefin_url=server.sefin_url)
     values.update(extra)
-    lines = ["[authenticity]"]
+    lines = []
     for key, value in values.items():
         if value is None:
             continue

@@ -225,7 +225,7 @@ def test_a_forward_is_judged_by_its_own_authentication(tmp_path, results, verdic
     path.write_bytes(outer.as_bytes())
     cfg = tmp_path / "confere.toml"
     cfg.write_text(DEMO_CONFIG.format(db=f"sqlite:///{tmp_path / 'c.db'}", blobs=tmp_path / "b")
-                   + '[authenticity]\ntrusted_authserv_ids = ["mx.example.com.br"]\n')
+                   + 'trusted_authserv_ids = ["mx.example.com.br"]\n')
     line = json_lines(run_cli("ingest", "--json", "--config", str(cfg), str(path)).stdout)[0]
     assert line["status"] == "invoice", line["reason"]
     auth = next(c for c in line["invoice"]["checks"] if c["name"] == "email.authentication")

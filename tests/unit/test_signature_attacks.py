@@ -11,11 +11,15 @@ from lxml import etree
 from parsers import Attachment, ParseError, parse_nfse
 from parsers.body import BodyFields
 from parsers.message import ParsedMessage, _xml
-from pipeline.checks.offline import signature
+from pipeline.checks.offline import BillContext, signature
+from pipeline.config.settings import from_dict
 
-from conftest import FIXTURES
+from conftest import FIXTURES, TEST_CAS
 
 GENUINE = (FIXTURES / "documents" / "genuine-01-abrasf-bare.nfse.xml").read_bytes()
+_CONFIG = from_dict({"authenticity": {"signature_cas": [TEST_CAS.as_posix()]}}, FIXTURES)
+CTX = BillContext(vendor=_CONFIG.vendors["serpro"], company_cnpjs=(), company_domains=(),
+                  contracts=(), trust=_CONFIG.signature_trust)
 
 
 def _local(el) -> str:
@@ -29,7 +33,7 @@ def _find(root, name):
 def _check(xml: bytes):
     att = Attachment("nfse.xml", "text/xml", "xml", "xml", xml, hashlib.sha256(xml).hexdigest(), ())
     m = ParsedMessage(None, None, False, (_xml(att),), ())  # type: ignore[arg-type]
-    return signature(m, BodyFields(None, None, None), None)  # type: ignore[arg-type]
+    return signature(m, BodyFields(None, None, None), CTX)
 
 
 def test_the_genuine_note_passes():
