@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -76,16 +77,20 @@ def _run(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
+@lru_cache(maxsize=512)
+def _asn1(der: bytes) -> asn1_x509.Certificate:
+    """A certificate parsed once (the bundle's are reused for every note)."""
+    return asn1_x509.Certificate.load(der)
+
+
 def _validate(leaf: bytes, roots: tuple[bytes, ...], others: tuple[bytes, ...],
               when: datetime) -> str | None:
     """None when the leaf chains to one of `roots` at `when`, else why not ('build:' first
     when no path could be built, which may mean an unknown intermediate)."""
     context = ValidationContext(
-        trust_roots=[asn1_x509.Certificate.load(r) for r in roots],
-        other_certs=[asn1_x509.Certificate.load(o) for o in others],
+        trust_roots=[_asn1(r) for r in roots], other_certs=[_asn1(o) for o in others],
         moment=when, allow_fetching=False, revocation_mode="soft-fail")
-    validator = CertificateValidator(asn1_x509.Certificate.load(leaf),
-                                     validation_context=context)
+    validator = CertificateValidator(_asn1(leaf), validation_context=context)
     try:
         _run(validator.async_validate_usage({"digital_signature"}))
     except PathBuildingError as exc:
