@@ -21,6 +21,7 @@ DS = "http://www.w3.org/2000/09/xmldsig#"
 MAX_SIGNATURES = 8
 MAX_KEYINFO_CERTS = 8  # a signer and its chain; more is not a real note
 ICP_BRASIL_CNPJ_OID = x509.ObjectIdentifier("2.16.76.1.3.3")
+ICP_BRASIL_PERSON_OID = x509.ObjectIdentifier("2.16.76.1.3.1")  # e-CPF: birth date + CPF + ...
 # NFS-e issuers still sign with RSA-SHA1: allow it explicitly, as xmlsec1 does; nothing else
 # (no HMAC, no DSA/ECDSA) is accepted. Inclusive and exclusive c14n are signxml's defaults.
 _CONFIG = SignatureConfiguration(
@@ -63,22 +64,29 @@ class SignatureResult:
 
 
 def signer_cnpj(cert: x509.Certificate) -> str | None:
-    """CNPJ from the ICP-Brasil otherName 2.16.76.1.3.3, else from the CN after a colon."""
+    """CNPJ from the ICP-Brasil otherName 2.16.76.1.3.3, else from the CN after a colon; for
+    a person's e-CPF, the CPF (otherName 2.16.76.1.3.1, after the birth date, or the CN)."""
+    others = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        for other in san.get_values_for_type(x509.OtherName):
-            if other.type_id == ICP_BRASIL_CNPJ_OID:
-                digits = re.sub(rb"[^0-9A-Z]", b"", other.value)
-                if len(digits) >= 14:
-                    return digits[-14:].decode()
+        others = san.get_values_for_type(x509.OtherName)
     except x509.ExtensionNotFound:
         pass
+    for other in others:
+        if other.type_id == ICP_BRASIL_CNPJ_OID:
+            digits = re.sub(rb"[^0-9A-Z]", b"", other.value)
+            if len(digits) >= 14:
+                return digits[-14:].decode()
     cn = _cn(cert)
-    if cn and ":" in cn:
-        tail = re.sub(r"\D", "", cn.rsplit(":", 1)[1])
-        if len(tail) == 14:
-            return tail
-    return None
+    tail = re.sub(r"\D", "", cn.rsplit(":", 1)[1]) if cn and ":" in cn else ""
+    if len(tail) == 14:
+        return tail
+    for other in others:
+        if other.type_id == ICP_BRASIL_PERSON_OID:
+            digits = re.sub(rb"\D", b"", other.value[2:])  # skip the DER tag and length
+            if len(digits) >= 19:
+                return digits[8:19].decode()
+    return tail if len(tail) == 11 else None
 
 
 def _cn(cert: x509.Certificate) -> str | None:

@@ -124,6 +124,13 @@ def _why_no_path(chain: tuple[bytes, ...], roots: tuple[bytes, ...],
     return Outcome.UNKNOWN, "its chain is too long to follow"
 
 
+def _same_party(signer: str, provider: str) -> bool:
+    """A company by its CNPJ root; a person (CPF, 11 digits) only by the whole number."""
+    if len(signer) == 11 or len(provider) == 11:
+        return signer == provider
+    return cnpj_rules.same_company(signer, provider)
+
+
 def judge(result: SignatureResult, nfse: Nfse | None, trust: TrustStore) -> SignerJudgement:
     """Chain at signing time, then role: provider, issuing authority or national system."""
     if not result.certificates:
@@ -159,15 +166,15 @@ def judge(result: SignatureResult, nfse: Nfse | None, trust: TrustStore) -> Sign
         return SignerJudgement(Outcome.PASS, f"{who} signed as the national NFS-e system ({via})")
     signer = result.signer_cnpj
     provider = nfse.provider_cnpj if nfse else None
-    if signer and provider and cnpj_rules.same_company(signer, provider):
+    if signer and provider and _same_party(signer, provider):
         return SignerJudgement(Outcome.PASS, f"{who} signed as the provider ({via})")
     for code in (nfse.issuer_municipalities if nfse else ()):
         authority = trust.authority(code)
-        if signer and authority and any(cnpj_rules.same_company(signer, c)
-                                         for c in authority.cnpjs):
+        if signer and authority and any(_same_party(signer, c) for c in authority.cnpjs):
             return SignerJudgement(Outcome.PASS, f"{who} signed as the issuing authority of "
                                    f"{authority.name} ({code}) ({via})")
-    shown = cnpj_rules.format_cnpj(signer) if signer and len(signer) == 14 else "no CNPJ"
+    shown = cnpj_rules.format_cnpj(signer) if signer and len(signer) == 14 else (
+        f"CPF {signer}" if signer else "no CNPJ")
     return SignerJudgement(Outcome.UNKNOWN, (
         f"{who} ({shown}) holds a valid certificate ({via}) but is neither the provider nor "
         f"an issuing authority of the note's municipality; {HOW_TO_ADD}"))

@@ -170,3 +170,43 @@ def test_config_errors_name_the_key(tmp_path):
         _trust(tmp_path, issuers={"DF": ["00394601000126"]})
     with pytest.raises(ConfigError, match="not a valid CNPJ"):
         _trust(tmp_path, issuers={"5300108": ["00394601000127"]})
+
+
+def _person(cpf: str) -> Identity:
+    """An e-CPF-like certificate (otherName 2.16.76.1.3.1: birth date, then the CPF)."""
+    ca_cert, ca_key = _load("ecnpj-ca")
+    _c, key = _load("attacker")
+    data = ("01011980" + cpf + "0" * 25).encode()
+    other = x509.OtherName(x509.ObjectIdentifier("2.16.76.1.3.1"), b"\x04" + bytes([len(data)])
+                           + data)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        f"FULANA DE TAL:{cpf}")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(11)
+            .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
+            .not_valid_after(datetime(2028, 1, 1, tzinfo=UTC))
+            .add_extension(x509.SubjectAlternativeName([other]), critical=False)
+            .add_extension(x509.KeyUsage(True, True, True, False, False, False, False, False,
+                                         False), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    return Identity("person", key, cert)
+
+
+def _as_person_provider(xml: bytes, cpf: str) -> bytes:
+    root = etree.fromstring(xml)
+    prestador = next(e for e in root.iter() if isinstance(e.tag, str)
+                     and etree.QName(e).localname == "Prestador")
+    cnpj = next(e for e in prestador.iter() if isinstance(e.tag, str)
+                and etree.QName(e).localname == "Cnpj")
+    cnpj.tag, cnpj.text = "Cpf", cpf
+    return etree.tostring(root, encoding="utf-8")
+
+
+def test_a_person_provider_signs_with_an_e_cpf_matched_by_the_whole_number(tmp_path):
+    trust = _trust(tmp_path, signature_cas=[TEST_CAS.as_posix()])
+    note = _as_person_provider(ABRASF, "12345678909")
+    (own,) = _judge(_resign(note, _person("12345678909")), trust)
+    assert own.outcome == "pass" and "as the provider" in own.detail
+    # Same first eight digits, another person: not the provider.
+    (other,) = _judge(_resign(note, _person("12345678000")), trust)
+    assert other.outcome == "unknown" and "CPF 12345678000" in other.detail
