@@ -84,20 +84,23 @@ def _asn1(der: bytes) -> asn1_x509.Certificate:
 
 
 def _validate(leaf: bytes, roots: tuple[bytes, ...], others: tuple[bytes, ...],
-              when: datetime) -> str | None:
-    """None when the leaf chains to one of `roots` at `when`, else why not ('build:' first
-    when no path could be built, which may mean an unknown intermediate)."""
-    context = ValidationContext(
-        trust_roots=[_asn1(r) for r in roots], other_certs=[_asn1(o) for o in others],
-        moment=when, allow_fetching=False, revocation_mode="soft-fail")
-    validator = CertificateValidator(_asn1(leaf), validation_context=context)
+              when: datetime) -> tuple[str, str]:
+    """("ok", "") when the leaf chains to one of `roots` at `when`; else ("build", why) when
+    no path could be built (maybe an unknown intermediate), ("invalid", why) when a path
+    was found and does not hold, ("error", why) when the validator could not decide."""
     try:
+        context = ValidationContext(
+            trust_roots=[_asn1(r) for r in roots], other_certs=[_asn1(o) for o in others],
+            moment=when, allow_fetching=False, revocation_mode="soft-fail")
+        validator = CertificateValidator(_asn1(leaf), validation_context=context)
         _run(validator.async_validate_usage({"digital_signature"}))
     except PathBuildingError as exc:
-        return f"build: {exc}"
+        return "build", str(exc)
     except (PathValidationError, InvalidCertificateError, ValidationError) as exc:
-        return str(exc)
-    return None
+        return "invalid", str(exc)
+    except Exception as exc:  # an odd certificate must not crash the bill nor block it
+        return "error", f"the certificate could not be validated ({type(exc).__name__}: {exc})"
+    return "ok", ""
 
 
 def _why_no_path(chain: tuple[bytes, ...], roots: tuple[bytes, ...],
@@ -151,12 +154,12 @@ def judge(result: SignatureResult, nfse: Nfse | None, trust: TrustStore) -> Sign
         return SignerJudgement(Outcome.FAIL, (
             f"signer {who}: the certificate is self-signed, so no CA vouches for the name or "
             "CNPJ it claims (anyone can make one)"))
-    problem = _validate(leaf, roots, others, when)
-    if problem is not None:
-        if problem.startswith("build:"):
+    kind, problem = _validate(leaf, roots, others, when)
+    if kind != "ok":
+        if kind == "build":
             outcome, why = _why_no_path(chain, roots, others)
         else:
-            outcome, why = Outcome.FAIL, problem
+            outcome, why = (Outcome.FAIL if kind == "invalid" else Outcome.UNKNOWN), problem
         return SignerJudgement(outcome, f"signer {who}: {why} (checked at {at})")
     issuer = cert.issuer
     issuer_cn = issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
