@@ -115,10 +115,10 @@ class Leases:
                 return
             cur.failures = cur.failures + 1 if error else 0
             if error:
-                cur.last_error = error[:2000]
+                cur.last_error, cur.last_error_at = error[:2000], now
                 wait = min(every, 5.0 * 2 ** min(cur.failures - 1, 10))
-            else:
-                cur.last_success_at = now
+            else:  # a good poll clears the error: status shows what is wrong now
+                cur.last_success_at, cur.last_error, cur.last_error_at = now, None, None
                 wait = every
             cur.last_poll_at = now
             cur.next_poll_at = now + timedelta(seconds=wait * random.uniform(1.0, 1.1))

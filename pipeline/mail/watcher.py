@@ -164,22 +164,29 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
         counts = s.exec(select(Message.mailbox, Message.folder, Message.status, func.count())
                         .where(col(Message.mailbox).is_not(None))
                         .group_by(Message.mailbox, Message.folder, Message.status)).all()
-        stuck = s.exec(select(Message.mailbox, Message.folder, func.count())
+        stuck = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                              func.max(MessageLease.last_error))
                        .join(MessageLease, MessageLease.message_id == Message.id)
                        .where(Message.status == "pending",
                               MessageLease.attempts >= config.settings.daemon.retries + 1)
                        .group_by(Message.mailbox, Message.folder)).all()
+        refused = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                                func.max(Message.action_error), func.min(Message.action_retry_at))
+                         .where(col(Message.action_retry_at).is_not(None))
+                         .group_by(Message.mailbox, Message.folder)).all()
     by: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
     for mailbox, folder, status, n in counts:
         by[(mailbox, folder)][status] = n
-    stuck_by = {(m, f): n for m, f, n in stuck}
+    stuck_by = {(m, f): (n, e) for m, f, n, e in stuck}
+    refused_by = {(m, f): (n, e, t) for m, f, n, e, t in refused}
     iso = lambda d: d.isoformat() if d else None  # noqa: E731
     out = []
     seen = set()
     for c in cursors:
         seen.add(c.mailbox)
         held = c.lease_owner if c.lease_until and c.lease_until > now else None
-        stats = by.get((c.mailbox, c.folder), {})
+        key = (c.mailbox, c.folder)
+        stats = by.get(key, {})
         out.append({
             "mailbox": c.mailbox, "folder": c.folder, "configured": c.mailbox in names,
             "last_poll_at": iso(c.last_poll_at), "last_success_at": iso(c.last_success_at),
@@ -187,14 +194,24 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
             "cursor": {"uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                        "highest_modseq": c.highest_modseq, "uidnext": c.uidnext},
             "server_messages": c.messages, "stored": sum(stats.values()),
-            "backlog": stats.get("pending", 0), "stuck": stuck_by.get((c.mailbox, c.folder), 0),
-            "failures": c.failures, "last_error": c.last_error, "held_by": held,
+            "backlog": stats.get("pending", 0),
+            "unfetched": max(0, c.server_uidnext - 1 - c.last_uid)
+            if c.server_uidnext is not None else None,
+            "stuck": stuck_by.get(key, (0, None))[0],
+            "stuck_error": stuck_by.get(key, (0, None))[1],
+            "actions_failed": refused_by.get(key, (0, None, None))[0],
+            "action_error": refused_by.get(key, (0, None, None))[1],
+            "action_retry_at": iso(refused_by.get(key, (0, None, None))[2]),
+            "failures": c.failures, "last_error": c.last_error,
+            "last_error_at": iso(c.last_error_at), "held_by": held,
         })
     for name in names:
         if name not in seen:
             out.append({"mailbox": name, "folder": None, "configured": True,
                         "last_poll_at": None, "last_success_at": None, "next_poll_at": None,
                         "cursor": None, "server_messages": None, "stored": 0, "backlog": 0,
-                        "stuck": 0, "failures": 0, "last_error": "never polled",
+                        "unfetched": None, "stuck": 0, "stuck_error": None,
+                        "actions_failed": 0, "action_error": None, "action_retry_at": None,
+                        "failures": 0, "last_error": "never polled", "last_error_at": None,
                         "held_by": None})
     return out
