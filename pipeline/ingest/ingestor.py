@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from parsers import BodyFields, extract_body_fields
+from parsers.errors import TransientFault
 from parsers.message import ParsedDocument, ParsedMessage
 from pipeline.checks.issuer import authenticity_checks, prefetch_issuer
 from pipeline.checks.offline import BillContext, offline_checks
@@ -21,6 +22,7 @@ from pipeline.checks.vocabulary import Check, verdict
 from pipeline.config.profiles import VendorProfile
 from pipeline.config.settings import Config
 from pipeline.costs.reconcile import reconcile_check
+from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
@@ -153,10 +155,15 @@ class Ingestor:
 
         Whatever goes wrong while judging (a bug, a value the store refuses), the message ends
         quarantined with the reason and its raw bytes kept, and the rest of the batch goes on.
+        A fault of the disk or the database is not the message's: TransientFault is raised, the
+        message stays pending and is retried (quarantine is for content that cannot be read).
         """
         try:
             return self._finish(msg, outcome)
         except Exception as exc:
+            if is_transient(exc):
+                raise TransientFault(f"message #{msg.id} not judged, retried later: "
+                                     f"{describe(exc)}") from exc
             log.exception("message #%s could not be judged", msg.id)
             with Session(self.engine, expire_on_commit=False) as s:
                 row = s.get(Message, msg.id)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from parsers.errors import LeaseLost
 from pipeline.config.settings import Config, MailboxConfig, parse_interval
+from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.ingestor import Ingestor, Result
 from pipeline.ingest.sandbox import Sandbox
 from pipeline.mail.cursors import FolderReport, FolderState
@@ -117,10 +118,13 @@ class Watcher:
                                   .order_by(Message.id)).all()
                 # Judged meanwhile by another daemon: nothing to do but end the claim.
                 ended.extend(r.id for r in rows if r.status != "pending")  # type: ignore[misc]
-                for r in rows:
-                    if r.status == "pending":
-                        held[r.id] = None  # type: ignore[index]
-                        yield r.id, r, self._bytes(r)  # type: ignore[misc]
+                mine = [r for r in rows if r.status == "pending"]
+                for r in mine:  # held from now on: a stop gives back the ones not yet judged
+                    held[r.id] = None  # type: ignore[index]
+                for r in mine:
+                    if self.stop.is_set():
+                        return
+                    yield r.id, r, self._bytes(r)  # type: ignore[misc]
 
         gen = self.ingestor.process_many(claimed())
         try:
@@ -135,19 +139,28 @@ class Watcher:
                     break
         except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
             self.stop.set()
-        except Exception as exc:  # database trouble: the claims are retried after a pause
-            log.exception("processing failed")
+        except Exception as exc:  # disk or database trouble: retried with backoff, not judged
+            if is_transient(exc):
+                log.warning("processing paused: %s", exc)
+            else:
+                log.exception("processing failed")
             if held:  # only the message in hand is charged; the ones behind it go back as they were
                 current = next(iter(held))
-                self.leases.message_done(current, error=f"{type(exc).__name__}: {exc}")
-                held.pop(current)
+                try:
+                    self.leases.message_done(current, error=describe(exc))
+                    held.pop(current)
+                except Exception:  # the store is down: the claim expires on its own
+                    log.warning("could not record the failure of message #%s", current)
         finally:
             gen.close()
             try:
                 self.leases.messages_done(ended)
             except Exception:  # the messages are judged; their claims will simply expire
                 log.warning("could not end %d claims; they expire on their own", len(ended))
-        self.leases.release_messages(held)
+        try:
+            self.leases.release_messages(held)
+        except Exception:  # the store is down: the claims expire on their own
+            log.warning("could not give back %d claims; they expire on their own", len(held))
         return results
 
     def _bytes(self, row: Message) -> bytes:
