@@ -33,6 +33,7 @@ STORE_BATCH = 50  # messages per store transaction
 STOP_GRACE = 3.0  # seconds a download in progress may take to end after a stop
 FETCH_BYTES = 32 * 1024 * 1024  # bodies per FETCH command, at most
 FETCH_FLOOR = 256 * 1024  # ...and at least (one message always fits)
+FIRST_FETCH = 1024 * 1024  # before the link's speed is known
 FETCH_SECONDS = 2.0  # a FETCH is sized to take about this long, so a stop waits no longer
 _said: set[tuple[str, str]] = set()  # (mailbox, what) said once in the log
 
@@ -308,7 +309,7 @@ class ImapSource:
             limit = FETCH_BYTES if self.rate is None else \
                 int(min(FETCH_BYTES, max(FETCH_FLOOR, self.rate * FETCH_SECONDS)))
             if self.rate is None:
-                limit = min(limit, 4 * 1024 * 1024)  # the first FETCH measures the link
+                limit = FIRST_FETCH  # the first FETCH measures the link
             batch = next(size_batches(sizes, todo, limit))
             todo = todo[len(batch):]
             yield batch

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from parsers.errors import LeaseLost
@@ -42,6 +43,7 @@ class Watcher:
         self.blobs = BlobStore(config.blob_dir)
         self.ingestor = Ingestor(config, engine, sandbox)
         self.mailboxes: dict[str, MailboxConfig] = {m.name: m for m in config.settings.mailboxes}
+        self.db_errors: list[DBAPIError] = []  # met since the daemon last looked
 
     def prepare(self) -> None:
         """Free what dead local daemons held and create the cursors of configured folders."""
@@ -85,8 +87,12 @@ class Watcher:
             log.warning("%s", exc)
             return FolderReport(cur.mailbox, cur.folder, error=str(exc))
         except Exception as exc:  # a bug or a database error: recorded, retried next time
-            log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
-            report = FolderReport(cur.mailbox, cur.folder, error=f"{type(exc).__name__}: {exc}")
+            if is_transient(exc):  # disk full, database locked or down: no traceback
+                log.warning("%s/%s: poll failed: %s", cur.mailbox, cur.folder, describe(exc))
+            else:
+                log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
+            self._note_db(exc)
+            report = FolderReport(cur.mailbox, cur.folder, error=describe(exc))
         if report.error:
             log.warning("%s/%s: %s", cur.mailbox, cur.folder, report.error)
         elif report.stored:
@@ -140,6 +146,7 @@ class Watcher:
         except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
             self.stop.set()
         except Exception as exc:  # disk or database trouble: retried with backoff, not judged
+            self._note_db(exc)
             if is_transient(exc):
                 log.warning("processing paused: %s", exc)
             else:
@@ -162,6 +169,13 @@ class Watcher:
         except Exception:  # the store is down: the claims expire on their own
             log.warning("could not give back %d claims; they expire on their own", len(held))
         return results
+
+    def _note_db(self, exc: BaseException) -> None:
+        """Keep a database failure for the daemon's health file (the store cannot hold it)."""
+        for e in (exc, exc.__cause__):
+            if isinstance(e, DBAPIError):
+                self.db_errors.append(e)
+                return
 
     def _bytes(self, row: Message) -> bytes:
         return self.blobs.get(row.sha256)

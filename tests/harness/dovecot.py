@@ -291,13 +291,16 @@ def imap(server: Dovecot, user: str):
 
 class DroppingProxy:
     """A loopback TCP proxy to the server that cuts its first connection after `after` bytes
-    sent to the client (a dropped socket in the middle of a FETCH)."""
+    sent to the client (a dropped socket in the middle of a FETCH); with `rate`, every
+    connection's bytes to the client are throttled to that many per second (a slow link)."""
 
-    def __init__(self, server: Dovecot, after: int) -> None:
+    def __init__(self, server: Dovecot, after: int | None = None,
+                 rate: float | None = None) -> None:
         import threading
 
         self.target = (server.host, server.port)
         self.after = after
+        self.rate = rate
         self.drops = 0
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -319,14 +322,20 @@ class DroppingProxy:
             limit = self.after if self._first else None
             self._first = False
             threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, limit),
+            threading.Thread(target=self._pipe, args=(upstream, client, limit, self.rate),
                              daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None,
+              rate: float | None = None) -> None:
         sent = 0
+        started = time.monotonic()
         try:
             while True:
                 data = src.recv(4096)
+                if rate and data:  # hold each chunk until the link's rate allows it
+                    ahead = (sent + len(data)) / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if not data:
                     break
                 if limit is not None and sent + len(data) > limit:
