@@ -238,10 +238,11 @@ class ImapSource:
         elif cur.uidvalidity is None:
             state.save(uidvalidity=uidvalidity)
         if cur.acted_uid < cur.last_uid:  # a crash came between a commit and its post-action
-            self._act(c, caps, state, state.stored_uids(cur.acted_uid, cur.last_uid), report)
+            self._act(c, caps, state.stored_uids(cur.acted_uid, cur.last_uid), report,
+                      state=state)
             state.save(acted_uid=cur.last_uid)
         if self.action != "none":  # post-actions that failed before, when their time has come
-            self._act(c, caps, state, state.actions_due(), report, retry=True)
+            self._act(c, caps, state.actions_due(), report, state=state, retry=True)
         top = uidnext - 1
         if top > cur.last_uid and not self._fetch_new(c, caps, state, top, stop, report):
             return  # stopping: the cursor says how far we got
@@ -279,7 +280,7 @@ class ImapSource:
             for batch in self._batches(sizes, wanted):
                 if stop.is_set():  # at a message boundary: what is stored is kept and acted on
                     if done:
-                        self._act(c, caps, state, done, report)
+                        self._act(c, caps, done, report, state=state)
                         state.save(acted_uid=max(done))
                     return False
                 started = time.monotonic()
@@ -296,7 +297,7 @@ class ImapSource:
                     report.known += len(items) - new
                     done.extend(part)
             state.store_batch([], upto=chunk[-1])
-            self._act(c, caps, state, done, report)
+            self._act(c, caps, done, report, state=state)
             state.save(acted_uid=chunk[-1])
         state.store_batch([], upto=top)
         state.save(acted_uid=top)
@@ -318,8 +319,9 @@ class ImapSource:
         if size >= 64 * 1024 and seconds > 0:
             self.rate = size / seconds
 
-    def _act(self, c: IMAPClient, caps: set[bytes], state: FolderState, uids: list[int],
-             report: FolderReport, retry: bool = False) -> None:
+    def _act(self, c: IMAPClient, caps: set[bytes], uids: list[int], report: FolderReport,
+             gmail: bool | None = None, *, state: FolderState | None = None,
+             retry: bool = False) -> None:
         """The post-action, only on messages already committed to the store.
 
         A server's refusal (NO / BAD) is recorded on the messages and retried later with
@@ -327,7 +329,7 @@ class ImapSource:
         """
         if not uids or self.action == "none":
             return
-        gmail = b"X-GM-EXT-1" in caps
+        gmail = b"X-GM-EXT-1" in caps if gmail is None else gmail
         for part in chunks(uids):
             try:
                 if self.action == "flag":
@@ -340,7 +342,7 @@ class ImapSource:
                 elif self.action == "move":
                     self._move(c, caps, part)
             except (imaplib.IMAP4.error, MailboxError) as exc:
-                if isinstance(exc, DROPPED):
+                if isinstance(exc, DROPPED) or state is None:
                     raise
                 error = f"{self.cfg.after}: {type(exc).__name__}: {_text(str(exc))}"
                 state.action_failed(part, error)
@@ -349,7 +351,7 @@ class ImapSource:
                                     f"{len(part)} message(s), retried later: {error}")
                 log.warning("%s", report.notes[-1])
                 continue
-            if retry:
+            if retry and state is not None:
                 state.action_done(part)
             report.acted += len(part)
 

@@ -168,3 +168,19 @@ def test_a_refused_post_action_is_recorded_retried_and_never_blocks_intake(dovec
     assert row["actions_failed"] == 0 and row["action_error"] is None
     with Session(w.engine) as s:
         assert len(s.exec(select(Message)).all()) == 4
+
+
+@pytest.mark.parametrize(("name", "personal", "expected"), [
+    ("Processadas", [("", "/")], "Processadas"),  # Dovecot, Gmail
+    ("Processadas", [("", ".")], "Processadas"),  # Dovecot with Maildir++ names
+    ("Processadas", [("INBOX.", ".")], "INBOX.Processadas"),  # Cyrus, Courier
+    ("Faturas/2026", [("INBOX.", ".")], "INBOX.Faturas.2026"),
+    ("INBOX.Processadas", [("INBOX.", ".")], "INBOX.Processadas"),  # already spelled out
+    ("inbox.Processadas", [("INBOX.", ".")], "inbox.Processadas"),  # INBOX in any case
+    ("Faturas/2026", [("", "/")], "Faturas/2026"),
+    ("Processadas", None, "Processadas"),  # no NAMESPACE: as configured
+])
+def test_move_targets_follow_the_personal_namespace(name, personal, expected):
+    from pipeline.mail.imap import resolve_folder
+
+    assert resolve_folder(name, personal) == expected
