@@ -171,8 +171,9 @@ def status(config_path: str | None, as_json: bool) -> None:
         if r.get("actions_failed"):
             error = (error + "; " if error else "") + \
                 f"{r['actions_failed']} post-action(s) failing: {r['action_error']}"
-        if r.get("stuck_error"):
-            error = (error + "; " if error else "") + f"stuck: {r['stuck_error']}"
+        if r.get("retry_error"):
+            error = (error + "; " if error else "") + \
+                f"{r['retrying']} message(s) to retry: {r['retry_error']}"
         table.add_row(r["mailbox"], r["folder"] or "-", poll_at, cursor, str(r["stored"]),
                       backlog, error[:160])
     console = out_console()

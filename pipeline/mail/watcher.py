@@ -197,6 +197,12 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
                        .where(Message.status == "pending",
                               MessageLease.attempts >= config.settings.daemon.retries + 1)
                        .group_by(Message.mailbox, Message.folder)).all()
+        waiting = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                                func.max(MessageLease.last_error))
+                         .join(MessageLease, MessageLease.message_id == Message.id)
+                         .where(Message.status == "pending",
+                                col(MessageLease.last_error).is_not(None))
+                         .group_by(Message.mailbox, Message.folder)).all()
         refused = s.exec(select(Message.mailbox, Message.folder, func.count(),
                                 func.max(Message.action_error), func.min(Message.action_retry_at))
                          .where(col(Message.action_retry_at).is_not(None))
@@ -206,6 +212,7 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
         by[(mailbox, folder)][status] = n
     stuck_by = {(m, f): (n, e) for m, f, n, e in stuck}
     refused_by = {(m, f): (n, e, t) for m, f, n, e, t in refused}
+    waiting_by = {(m, f): (n, e) for m, f, n, e in waiting}
     iso = lambda d: d.isoformat() if d else None  # noqa: E731
     out = []
     seen = set()
@@ -226,6 +233,8 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
             if c.server_uidnext is not None else None,
             "stuck": stuck_by.get(key, (0, None))[0],
             "stuck_error": stuck_by.get(key, (0, None))[1],
+            "retrying": waiting_by.get(key, (0, None))[0],  # pending after a failed attempt
+            "retry_error": waiting_by.get(key, (0, None))[1],
             "actions_failed": refused_by.get(key, (0, None, None))[0],
             "action_error": refused_by.get(key, (0, None, None))[1],
             "action_retry_at": iso(refused_by.get(key, (0, None, None))[2]),
@@ -238,6 +247,7 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
                         "last_poll_at": None, "last_success_at": None, "next_poll_at": None,
                         "cursor": None, "server_messages": None, "stored": 0, "backlog": 0,
                         "unfetched": None, "stuck": 0, "stuck_error": None,
+                        "retrying": 0, "retry_error": None,
                         "actions_failed": 0, "action_error": None, "action_retry_at": None,
                         "failures": 0, "last_error": "never polled", "last_error_at": None,
                         "held_by": None})

@@ -163,3 +163,86 @@ def test_a_read_only_database_says_so(tmp_path):
         assert "Traceback" not in ran.stderr + shown.stderr
     finally:
         subprocess.run(["umount", "-l", str(store)], capture_output=True)
+
+
+def _status_rows(cfg: Path) -> tuple[int, list[dict]]:
+    """`confere status --json`: exit code and rows (also when the database is down)."""
+    from conftest import json_lines
+
+    done = run_cli("status", "--config", str(cfg), "--json", check=False)
+    return done.returncode, json_lines(done.stdout)
+
+
+@pytest.mark.slow
+def test_postgresql_stopped_and_started_shows_and_clears(dovecot, tmp_path):
+    from sqlalchemy import text
+    from test_faults import _pg_ctl
+
+    from harness.pgcluster import postgres_cluster
+
+    user = dovecot.add_user("pghealth")
+    _own_mail(dovecot, user)
+    dovecot.seed(user, [message(i) for i in range(20)])
+    with postgres_cluster() as url:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
+        cfg = write_config(tmp_path, mailbox_toml(dovecot, user, every="1s"), db=url,
+                           daemon=FAST_DAEMON)
+        log = tmp_path / "daemon.log"
+        with daemon(cfg, log) as proc:
+            wait_for(lambda: count(engine, Message, Message.status != "pending") == 20,
+                     proc, log)
+            _pg_ctl(data_dir, "-m", "fast", "stop")
+            c = imap(dovecot, user)
+            for i in range(20, 30):
+                c.append("INBOX", message(i))
+            c.logout()
+            code, rows = _status_rows(cfg)
+            assert code == 2 and rows[0]["database_error"], rows
+            assert rows[0]["last_error"] == rows[0]["database_error"]
+            wait_for(lambda: _status_rows(cfg)[1][0]["daemon_error"] is not None, proc, log)
+            assert proc.poll() is None
+            # restart: starts the stopped server with its last options (port, socket dir)
+            _pg_ctl(data_dir, "-w", "-l", str(Path(data_dir).parent / "log"), "restart")
+            engine.dispose()
+            wait_for(lambda: count(engine, Message) == 30
+                     and count(engine, Message, Message.status == "pending") == 0, proc, log)
+            wait_for(lambda: _status_rows(cfg)[1][0]["database_error"] is None, proc, log)
+            code, [row] = _status_rows(cfg)
+            assert code == 0 and row["last_error"] is None and row["daemon_error"] is None
+            assert row["stored"] == 30 and row["backlog"] == 0 and row["unfetched"] == 0
+        with Session(engine) as s:
+            rows = s.exec(select(Message)).all()
+        engine.dispose()
+    assert len({m.sha256 for m in rows}) == len(rows) == 30
+    inbox = _inbox(dovecot, user)
+    assert inbox.pop("Minha nota") == {b"\\Deleted"} and len(inbox) == 30
+
+
+@pytest.mark.slow
+def test_disk_full_while_judging_a_bill_keeps_it_pending_then_judges_it(dovecot, tmp_path):
+    from test_transient_faults import GENUINE, nearly_full
+
+    user = dovecot.add_user("diskbill")
+    _own_mail(dovecot, user)
+    cfg = write_config(tmp_path, mailbox_toml(dovecot, user, every="1s"), daemon=FAST_DAEMON)
+    engine = create_engine(f"sqlite:///{tmp_path / 'confere.db'}")
+    log = tmp_path / "daemon.log"
+    room = -(-GENUINE.stat().st_size // 4096) * 4096 + 8192  # the raw bill fits, no more
+    with nearly_full(tmp_path / "blobs", room) as filler, daemon(cfg, log) as proc:
+        c = imap(dovecot, user)
+        c.append("INBOX", GENUINE.read_bytes())
+        c.logout()
+        wait_for(lambda: (status(cfg)[0]["retry_error"] or "").find("No space") >= 0,
+                 proc, log)
+        [row] = status(cfg)
+        assert row["backlog"] == 1 and row["retrying"] == 1, row
+        assert count(engine, Message, Message.status == "quarantined") == 0
+        filler.unlink()
+        wait_for(lambda: count(engine, Message, Message.status == "invoice") == 1, proc, log)
+        [row] = status(cfg)
+        assert row["backlog"] == 0 and row["retry_error"] is None and row["last_error"] is None
+    assert count(engine, Message) == 1
+    inbox = _inbox(dovecot, user)
+    assert inbox.pop("Minha nota") == {b"\\Deleted"} and len(inbox) == 1
