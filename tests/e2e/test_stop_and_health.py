@@ -246,3 +246,43 @@ def test_disk_full_while_judging_a_bill_keeps_it_pending_then_judges_it(dovecot,
     assert count(engine, Message) == 1
     inbox = _inbox(dovecot, user)
     assert inbox.pop("Minha nota") == {b"\\Deleted"} and len(inbox) == 1
+
+
+def test_a_stop_gives_back_every_claim_handed_to_the_parser_or_not(tmp_path):
+    import threading
+
+    from pipeline.config import settings as config_mod
+    from pipeline.ingest.sandbox import Sandbox
+    from pipeline.mail.watcher import Watcher
+    from storage import open_store
+
+    from harness.sandbox_work import slow_parse
+
+    config = config_mod.load(write_config(tmp_path, ""))
+    engine = open_store(config.database_url)
+    stop = threading.Event()
+    with Sandbox(workers=2, work=slow_parse) as sandbox:
+        w = Watcher(config, engine, sandbox, stop=stop)
+        for i in range(60):
+            w.ingestor.store_raw(message(i), source="file", path=f"m{i}.eml")
+        worker = threading.Thread(target=w.process_pending)
+        worker.start()
+        deadline = time.monotonic() + 60
+        while count(engine, Message, Message.status != "pending") < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with Session(engine) as s:  # claims in hand: a batch, some in the parser's workers
+            held = len(s.exec(select(MessageLease).where(MessageLease.lease_until > utcnow()))
+                       .all())
+        stop.set()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    judged = count(engine, Message, Message.status != "pending")
+    assert 3 <= judged < 60 and held > 10
+    with Session(engine) as s:
+        now = utcnow()
+        leases = s.exec(select(MessageLease)).all()
+        pending = {m.id for m in s.exec(select(Message).where(Message.status == "pending"))}
+    assert not [ml for ml in leases if ml.lease_until > now]  # nothing held after the stop
+    assert all(ml.attempts == 0 for ml in leases if ml.message_id in pending)
+    assert len(pending) == 60 - judged
