@@ -170,6 +170,7 @@ class FolderState:
         return sorted(u for u in rows if u is not None)
 
     def _folder_rows(self, uids: Sequence[int]) -> Any:
+        """An UPDATE of this folder's messages with these UIDs (under the current UIDVALIDITY)."""
         return update(Message).where(
             Message.mailbox == self.mailbox, Message.folder == self.folder,
             Message.uidvalidity == self.cursor.uidvalidity, col(Message.uid).in_(list(uids)))

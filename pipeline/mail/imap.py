@@ -307,15 +307,16 @@ class ImapSource:
         """Body FETCHes sized to the link: about FETCH_SECONDS each, so a stop is quick."""
         todo = list(uids)
         while todo:
-            limit = FETCH_BYTES if self.rate is None else \
-                int(min(FETCH_BYTES, max(FETCH_FLOOR, self.rate * FETCH_SECONDS)))
             if self.rate is None:
                 limit = FIRST_FETCH  # the first FETCH measures the link
+            else:
+                limit = int(min(FETCH_BYTES, max(FETCH_FLOOR, self.rate * FETCH_SECONDS)))
             batch = next(size_batches(sizes, todo, limit))
             todo = todo[len(batch):]
             yield batch
 
     def _measure(self, size: int, seconds: float) -> None:
+        """The link's speed, from a FETCH big enough to tell."""
         if size >= 64 * 1024 and seconds > 0:
             self.rate = size / seconds
 
