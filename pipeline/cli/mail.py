@@ -82,7 +82,8 @@ def poll(config_path: str | None, as_json: bool) -> None:
             sys.stdout.write(json.dumps({
                 "mailbox": r.mailbox, "folder": r.folder, "idle": r.idle, "resync": r.resync,
                 "fetched": r.fetched, "stored": r.stored, "known": r.known, "acted": r.acted,
-                "reconnects": r.reconnects, "error": r.error}, ensure_ascii=False) + "\n")
+                "reconnects": r.reconnects, "action_failures": r.action_failures,
+                "error": r.error}, ensure_ascii=False) + "\n")
     else:
         console = out_console()
         for r in reports:
