@@ -67,6 +67,11 @@ class BlobWriteError(ConfereError):
     """The blob store refused a write (disk full, read-only): not a dropped connection."""
 
 
+class TransientFault(ConfereError):
+    """The disk or the database failed for a moment (full, locked, down): the message is
+    retried later, never judged or quarantined for it."""
+
+
 # --- asking others (issuers, DNS) ----------------------------------------------------------
 class IssuerError(ConfereError):
     """The issuer could not be asked or answered something unusable; the message is for people."""

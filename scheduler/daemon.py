@@ -17,7 +17,9 @@ from sqlalchemy.engine import Engine
 from parsers.errors import ConfereError
 from pipeline.checks.issuer import verify_pending
 from pipeline.config.settings import Config, parse_interval
+from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.sandbox import Sandbox
+from pipeline.mail.health import Health
 from pipeline.mail.leases import singleton, sqlite_daemon_lock
 from pipeline.mail.watcher import Watcher
 from pipeline.notify.delivery import run_alerts
@@ -65,13 +67,17 @@ class Daemon:
         self.engine = engine
         self.stop = stop or threading.Event()
         self.watcher = Watcher(config, engine, sandbox, stop=self.stop)
+        self.health = Health(config.blob_dir, self.watcher.owner)
         daemon = config.settings.daemon
         self.process_every = parse_interval(daemon.process_every)
         self.grace = int(parse_interval(daemon.misfire_grace))
         self._last_process = 0.0
 
     def mail_tick(self) -> None:
-        """Poll the folders that are due; process pending mail when new mail came or on time."""
+        """Poll the folders that are due; process pending mail when new mail came or on time.
+
+        What went wrong is kept in the health file too, which `confere status` reads when the
+        database cannot tell (locked, down, read-only)."""
         try:
             reports = self.watcher.poll_due()
             stored = sum(r.stored for r in reports)
@@ -81,8 +87,19 @@ class Daemon:
                 for r in results:
                     log.info("message #%s: %s%s", r.message_id, r.status,
                              f" ({r.reason})" if r.reason else "")
-        except Exception:
-            log.exception("mail tick failed; retried next tick")
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("mail tick failed (%s); retried next tick", describe(exc))
+            else:
+                log.exception("mail tick failed; retried next tick")
+            self.health.failed(exc, self.config.database_url)
+            self.watcher.db_errors.clear()
+            return
+        db_errors, self.watcher.db_errors = self.watcher.db_errors, []
+        if db_errors:
+            self.health.failed(db_errors[-1], self.config.database_url)
+        elif any(not r.error for r in reports):
+            self.health.good()
 
     def housekeeping(self) -> None:
         """Free leases of dead local daemons; run report and alert jobs under a lock."""
@@ -99,8 +116,8 @@ class Daemon:
                 log.exception("%s job failed; retried next time", name)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: finishing the current message, then exiting",
-                 signal.Signals(signum).name)
+        log.info("%s received: finishing the message in hand (a download ends at a message "
+                 "boundary), giving back every claim, then exiting", signal.Signals(signum).name)
         self.stop.set()
 
     def run(self) -> int:
@@ -126,7 +143,10 @@ class Daemon:
             while not self.stop.wait(0.5):
                 pass
             sched.shutdown(wait=True)
-            self.watcher.leases.release_all()
+            try:
+                self.watcher.leases.release_all()
+            except Exception as exc:  # the store is down: the leases expire on their own
+                log.warning("could not give back the folders' leases: %s", describe(exc))
             log.info("confere daemon stopped cleanly")
             return 0
         finally:

@@ -27,6 +27,8 @@ class MailboxCursor(SQLModel, table=True):
     messages: int | None = None
     failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    server_uidnext: int | None = Field(default=None, sa_type=BigInteger)  # at the last STATUS
     last_poll_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     next_poll_at: datetime = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -37,6 +37,12 @@ class Message(SQLModel, table=True):
         default_factory=utcnow,
         sa_column=Column(UTCDateTime(), nullable=False))
     processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    internal_date: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    action_error: str | None = Field(default=None, sa_column=Column(Text))  # post-action refused
+    action_attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False,
+                                                             server_default="0"))
+    action_retry_at: datetime | None = Field(default=None,
+                                             sa_column=Column(UTCDateTime(), index=True))
 
 
 class Document(SQLModel, table=True):

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipeline.cli.alerts:report",
                "The reconciliation report: billed vs expected, checks, verdicts, payment."),
     "alerts": ("pipeline.cli.alerts:alerts", "The alert outbox: list it, deliver what is pending."),
+    "quarantine": ("pipeline.cli.quarantine:quarantine",
+                   "Quarantined messages: list them, retry those a transient fault held back."),
 }
 
 

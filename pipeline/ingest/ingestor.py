@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from parsers import BodyFields, extract_body_fields
+from parsers.errors import TransientFault
 from parsers.message import ParsedDocument, ParsedMessage
 from pipeline.checks.issuer import authenticity_checks, prefetch_issuer
 from pipeline.checks.offline import BillContext, offline_checks
@@ -21,6 +22,7 @@ from pipeline.checks.vocabulary import Check, verdict
 from pipeline.config.profiles import VendorProfile
 from pipeline.config.settings import Config
 from pipeline.costs.reconcile import reconcile_check
+from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
@@ -153,10 +155,15 @@ class Ingestor:
 
         Whatever goes wrong while judging (a bug, a value the store refuses), the message ends
         quarantined with the reason and its raw bytes kept, and the rest of the batch goes on.
+        A fault of the disk or the database is not the message's: TransientFault is raised, the
+        message stays pending and is retried (quarantine is for content that cannot be read).
         """
         try:
             return self._finish(msg, outcome)
         except Exception as exc:
+            if is_transient(exc):
+                raise TransientFault(f"message #{msg.id} not judged, retried later: "
+                                     f"{describe(exc)}") from exc
             log.exception("message #%s could not be judged", msg.id)
             with Session(self.engine, expire_on_commit=False) as s:
                 row = s.get(Message, msg.id)
@@ -202,6 +209,9 @@ class Ingestor:
                         f"same NFS-e {invoice.nfse_number} as invoice #{dup.id} but {changed}: "
                         "possibly a forged re-send, do not pay from this email"
                         + (f" (its own checks failed: {', '.join(failed)})" if failed else ""))
+                earlier = s.get(Message, dup.message_id)
+                if earlier is not None and _received_first(row, earlier):
+                    return self._take_over(s, row, earlier, dup)
                 return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
                                    f"{invoice.provider_cnpj} is already stored as invoice "
                                    f"#{dup.id}", invoice_id=dup.id)
@@ -228,6 +238,17 @@ class Ingestor:
         s.add(row)
         s.commit()
         return Result(row.id, status, reason, invoice_id)
+
+    def _take_over(self, s: Session, row: Message, later: Message, inv: Invoice) -> Result:
+        """A re-sent bill whose copy was received first becomes the invoice's message; the
+        copy judged before it becomes the duplicate (whatever order the mailbox gave them)."""
+        inv.message_id = row.id  # type: ignore[assignment]
+        s.add(inv)
+        _settle(later, "duplicate", f"NFS-e {inv.nfse_number} of {inv.provider_cnpj} was "
+                f"received first as message #{row.id} (invoice #{inv.id})")
+        later.processed_at = utcnow()
+        s.add(later)
+        return self._close(s, row, "invoice", None, invoice_id=inv.id)
 
     def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
         """Start writing the message's attachments to the blob store (each once)."""
@@ -283,6 +304,15 @@ def _settle(row: Message, status: str, reason: str | None) -> None:
     """Set the message's outcome (once: settling it again on commit writes nothing more)."""
     if row.processed_at is None or (row.status, row.reason) != (status, reason):
         row.status, row.reason, row.processed_at = status, reason, utcnow()
+
+
+def _received_first(new: Message, old: Message) -> bool:
+    """Whether `new` reached the mailbox before `old`: by INTERNALDATE (the server's arrival
+    time), then by the Date header; when neither tells, the copy judged first stays first."""
+    for a, b in ((new.internal_date, old.internal_date), (new.sent_at, old.sent_at)):
+        if a is not None and b is not None and a != b:
+            return a < b
+    return False
 
 
 def _fill_headers(row: Message, m: ParsedMessage) -> None:

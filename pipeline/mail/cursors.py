@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -14,6 +15,16 @@ from sqlmodel import Session, col, select
 from parsers.errors import BlobWriteError, LeaseLost
 from storage import BlobStore, Message, utcnow
 from storage.mailbox_models import MailboxCursor
+
+ACTION_BACKOFF = 60.0  # seconds before a refused post-action is tried again, doubling
+ACTION_BACKOFF_MAX = 3600.0
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """An INTERNALDATE as aware UTC (IMAPClient gives naive local time)."""
+    if when is None:
+        return None
+    return when.astimezone(UTC)
 
 
 def _put(blobs: BlobStore, *raws: bytes) -> list[str]:
@@ -42,6 +53,7 @@ class FolderReport:
     known: int = 0
     acted: int = 0
     reconnects: int = 0
+    action_failures: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -100,23 +112,27 @@ class FolderState:
         self.save(uidvalidity=uidvalidity, last_uid=0, acted_uid=0, uidnext=None,
                   highest_modseq=None)
 
-    def store_batch(self, items: Sequence[tuple[int, bytes]], upto: int | None = None) -> int:
+    def store_batch(self, items: Sequence[tuple[int, bytes]], upto: int | None = None,
+                    dates: Mapping[int, datetime | None] | None = None) -> int:
         """Keep the messages (uid, raw) and move last_uid to `upto` in one transaction.
 
         Returns how many were new. Bytes already stored (same sha256) are not stored again; when
         they came from this folder under an old UIDVALIDITY, their row takes the new identity.
+        `dates` are the server's INTERNALDATEs (when each message arrived), by UID.
         """
         shas = _put(self.blobs, *(raw for _uid, raw in items))
         digests = [(uid, sha, len(raw)) for (uid, raw), sha in zip(items, shas, strict=True)]
         top = max([upto or 0, *(uid for uid, _d, _n in digests)])
+        arrived = {u: _utc(d) for u, d in (dates or {}).items()}
         for _attempt in range(3):
             try:
-                return self._store(digests, top)
+                return self._store(digests, top, arrived)
             except IntegrityError:
                 continue  # a concurrent writer stored the same bytes: the next try sees them
-        return self._store(digests, top)
+        return self._store(digests, top, arrived)
 
-    def _store(self, digests: list[tuple[int, str, int]], top: int) -> int:
+    def _store(self, digests: list[tuple[int, str, int]], top: int,
+               arrived: Mapping[int, datetime | None]) -> int:
         uv = self.cursor.uidvalidity
         new = 0
         with Session(self.engine) as s:
@@ -128,7 +144,7 @@ class FolderState:
                 if old is None:
                     msg = Message(sha256=digest, size=size, source=self.source,
                                   mailbox=self.mailbox, folder=self.folder,
-                                  uidvalidity=uv, uid=uid)
+                                  uidvalidity=uv, uid=uid, internal_date=arrived.get(uid))
                     s.add(msg)
                     existing[digest] = msg
                     new += 1
@@ -151,6 +167,45 @@ class FolderState:
                 Message.mailbox == self.mailbox, Message.folder == self.folder,
                 Message.uidvalidity == self.cursor.uidvalidity,
                 col(Message.uid) > low, col(Message.uid) <= high)).all()
+        return sorted(u for u in rows if u is not None)
+
+    def _folder_rows(self, uids: Sequence[int]) -> Any:
+        """An UPDATE of this folder's messages with these UIDs (under the current UIDVALIDITY)."""
+        return update(Message).where(
+            Message.mailbox == self.mailbox, Message.folder == self.folder,
+            Message.uidvalidity == self.cursor.uidvalidity, col(Message.uid).in_(list(uids)))
+
+    def action_failed(self, uids: Sequence[int], error: str) -> None:
+        """Record a post-action the server refused on these messages; retried with backoff."""
+        now = utcnow()
+        with Session(self.engine) as s:
+            rows = s.exec(select(Message).where(
+                Message.mailbox == self.mailbox, Message.folder == self.folder,
+                Message.uidvalidity == self.cursor.uidvalidity,
+                col(Message.uid).in_(list(uids)))).all()
+            for m in rows:
+                m.action_attempts = (m.action_attempts or 0) + 1
+                m.action_error = error[:2000]
+                wait = min(ACTION_BACKOFF_MAX, ACTION_BACKOFF * 2 ** min(m.action_attempts - 1, 12))
+                m.action_retry_at = now + timedelta(seconds=wait)
+                s.add(m)
+            s.commit()
+
+    def action_done(self, uids: Sequence[int]) -> None:
+        """A post-action that failed before went through: nothing more to retry."""
+        with Session(self.engine) as s:
+            s.execute(self._folder_rows(uids).values(action_error=None, action_retry_at=None,
+                                                     action_attempts=0))
+            s.commit()
+
+    def actions_due(self) -> list[int]:
+        """UIDs of this folder whose failed post-action is due to be tried again."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(Message.uid).where(
+                Message.mailbox == self.mailbox, Message.folder == self.folder,
+                Message.uidvalidity == self.cursor.uidvalidity,
+                col(Message.action_retry_at).is_not(None),
+                col(Message.action_retry_at) <= utcnow())).all()
         return sorted(u for u in rows if u is not None)
 
     def known_paths(self) -> set[str]:

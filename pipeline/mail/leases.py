@@ -25,6 +25,8 @@ from storage import Message, utcnow
 from storage.mailbox_models import MailboxCursor, MessageLease
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RETRY_AFTER = 30.0  # seconds before a message whose judging failed (disk, database) is retried
+RETRY_MAX = 900.0  # ...doubling up to this
 
 
 
@@ -115,10 +117,10 @@ class Leases:
                 return
             cur.failures = cur.failures + 1 if error else 0
             if error:
-                cur.last_error = error[:2000]
+                cur.last_error, cur.last_error_at = error[:2000], now
                 wait = min(every, 5.0 * 2 ** min(cur.failures - 1, 10))
-            else:
-                cur.last_success_at = now
+            else:  # a good poll clears the error: status shows what is wrong now
+                cur.last_success_at, cur.last_error, cur.last_error_at = now, None, None
                 wait = every
             cur.last_poll_at = now
             cur.next_poll_at = now + timedelta(seconds=wait * random.uniform(1.0, 1.1))
@@ -157,10 +159,17 @@ class Leases:
             return [mid for mid in ids if mid in claimed]
 
     def message_done(self, message_id: int, error: str | None = None,
-                     retry_after: float = 30.0) -> None:
-        """End a claim: done (lease expires now) or failed (retry later, error kept)."""
-        until = utcnow() + timedelta(seconds=retry_after) if error else EPOCH
-        self._end([message_id], lease_until=until, last_error=error)
+                     retry_after: float = RETRY_AFTER) -> None:
+        """End a claim: done (lease expires now) or failed (retried later, the wait doubling
+        with each attempt, the error kept for `confere status`)."""
+        until = EPOCH
+        if error:
+            with Session(self.engine) as s:
+                lease = s.get(MessageLease, message_id)
+                tries = lease.attempts if lease is not None else 1
+            wait = min(RETRY_MAX, retry_after * 2 ** max(0, min(tries - 1, 10)))
+            until = utcnow() + timedelta(seconds=wait)
+        self._end([message_id], lease_until=until, last_error=error[:2000] if error else None)
 
     def messages_done(self, ids: Iterable[int]) -> None:
         """End several claims that were done, in one statement."""

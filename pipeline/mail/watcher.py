@@ -10,10 +10,12 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from parsers.errors import LeaseLost
 from pipeline.config.settings import Config, MailboxConfig, parse_interval
+from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.ingestor import Ingestor, Result
 from pipeline.ingest.sandbox import Sandbox
 from pipeline.mail.cursors import FolderReport, FolderState
@@ -41,6 +43,7 @@ class Watcher:
         self.blobs = BlobStore(config.blob_dir)
         self.ingestor = Ingestor(config, engine, sandbox)
         self.mailboxes: dict[str, MailboxConfig] = {m.name: m for m in config.settings.mailboxes}
+        self.db_errors: list[DBAPIError] = []  # met since the daemon last looked
 
     def prepare(self) -> None:
         """Free what dead local daemons held and create the cursors of configured folders."""
@@ -84,8 +87,12 @@ class Watcher:
             log.warning("%s", exc)
             return FolderReport(cur.mailbox, cur.folder, error=str(exc))
         except Exception as exc:  # a bug or a database error: recorded, retried next time
-            log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
-            report = FolderReport(cur.mailbox, cur.folder, error=f"{type(exc).__name__}: {exc}")
+            if is_transient(exc):  # disk full, database locked or down: no traceback
+                log.warning("%s/%s: poll failed: %s", cur.mailbox, cur.folder, describe(exc))
+            else:
+                log.exception("%s/%s: poll failed", cur.mailbox, cur.folder)
+            self._note_db(exc)
+            report = FolderReport(cur.mailbox, cur.folder, error=describe(exc))
         if report.error:
             log.warning("%s/%s: %s", cur.mailbox, cur.folder, report.error)
         elif report.stored:
@@ -117,10 +124,13 @@ class Watcher:
                                   .order_by(Message.id)).all()
                 # Judged meanwhile by another daemon: nothing to do but end the claim.
                 ended.extend(r.id for r in rows if r.status != "pending")  # type: ignore[misc]
-                for r in rows:
-                    if r.status == "pending":
-                        held[r.id] = None  # type: ignore[index]
-                        yield r.id, r, self._bytes(r)  # type: ignore[misc]
+                mine = [r for r in rows if r.status == "pending"]
+                for r in mine:  # held from now on: a stop gives back the ones not yet judged
+                    held[r.id] = None  # type: ignore[index]
+                for r in mine:
+                    if self.stop.is_set():
+                        return
+                    yield r.id, r, self._bytes(r)  # type: ignore[misc]
 
         gen = self.ingestor.process_many(claimed())
         try:
@@ -135,20 +145,37 @@ class Watcher:
                     break
         except KeyboardInterrupt:  # Ctrl-C reached a parse worker too: the claims go back
             self.stop.set()
-        except Exception as exc:  # database trouble: the claims are retried after a pause
-            log.exception("processing failed")
+        except Exception as exc:  # disk or database trouble: retried with backoff, not judged
+            self._note_db(exc)
+            if is_transient(exc):
+                log.warning("processing paused: %s", exc)
+            else:
+                log.exception("processing failed")
             if held:  # only the message in hand is charged; the ones behind it go back as they were
                 current = next(iter(held))
-                self.leases.message_done(current, error=f"{type(exc).__name__}: {exc}")
-                held.pop(current)
+                try:
+                    self.leases.message_done(current, error=describe(exc))
+                    held.pop(current)
+                except Exception:  # the store is down: the claim expires on its own
+                    log.warning("could not record the failure of message #%s", current)
         finally:
             gen.close()
             try:
                 self.leases.messages_done(ended)
             except Exception:  # the messages are judged; their claims will simply expire
                 log.warning("could not end %d claims; they expire on their own", len(ended))
-        self.leases.release_messages(held)
+        try:
+            self.leases.release_messages(held)
+        except Exception:  # the store is down: the claims expire on their own
+            log.warning("could not give back %d claims; they expire on their own", len(held))
         return results
+
+    def _note_db(self, exc: BaseException) -> None:
+        """Keep a database failure for the daemon's health file (the store cannot hold it)."""
+        for e in (exc, exc.__cause__):
+            if isinstance(e, DBAPIError):
+                self.db_errors.append(e)
+                return
 
     def _bytes(self, row: Message) -> bytes:
         return self.blobs.get(row.sha256)
@@ -164,22 +191,36 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
         counts = s.exec(select(Message.mailbox, Message.folder, Message.status, func.count())
                         .where(col(Message.mailbox).is_not(None))
                         .group_by(Message.mailbox, Message.folder, Message.status)).all()
-        stuck = s.exec(select(Message.mailbox, Message.folder, func.count())
+        stuck = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                              func.max(MessageLease.last_error))
                        .join(MessageLease, MessageLease.message_id == Message.id)
                        .where(Message.status == "pending",
                               MessageLease.attempts >= config.settings.daemon.retries + 1)
                        .group_by(Message.mailbox, Message.folder)).all()
+        waiting = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                                func.max(MessageLease.last_error))
+                         .join(MessageLease, MessageLease.message_id == Message.id)
+                         .where(Message.status == "pending",
+                                col(MessageLease.last_error).is_not(None))
+                         .group_by(Message.mailbox, Message.folder)).all()
+        refused = s.exec(select(Message.mailbox, Message.folder, func.count(),
+                                func.max(Message.action_error), func.min(Message.action_retry_at))
+                         .where(col(Message.action_retry_at).is_not(None))
+                         .group_by(Message.mailbox, Message.folder)).all()
     by: dict[tuple[str | None, str | None], dict[str, int]] = defaultdict(dict)
     for mailbox, folder, status, n in counts:
         by[(mailbox, folder)][status] = n
-    stuck_by = {(m, f): n for m, f, n in stuck}
+    stuck_by = {(m, f): (n, e) for m, f, n, e in stuck}
+    refused_by = {(m, f): (n, e, t) for m, f, n, e, t in refused}
+    waiting_by = {(m, f): (n, e) for m, f, n, e in waiting}
     iso = lambda d: d.isoformat() if d else None  # noqa: E731
     out = []
     seen = set()
     for c in cursors:
         seen.add(c.mailbox)
         held = c.lease_owner if c.lease_until and c.lease_until > now else None
-        stats = by.get((c.mailbox, c.folder), {})
+        key = (c.mailbox, c.folder)
+        stats = by.get(key, {})
         out.append({
             "mailbox": c.mailbox, "folder": c.folder, "configured": c.mailbox in names,
             "last_poll_at": iso(c.last_poll_at), "last_success_at": iso(c.last_success_at),
@@ -187,14 +228,27 @@ def status_rows(config: Config, engine: Engine) -> list[dict[str, Any]]:
             "cursor": {"uidvalidity": c.uidvalidity, "last_uid": c.last_uid,
                        "highest_modseq": c.highest_modseq, "uidnext": c.uidnext},
             "server_messages": c.messages, "stored": sum(stats.values()),
-            "backlog": stats.get("pending", 0), "stuck": stuck_by.get((c.mailbox, c.folder), 0),
-            "failures": c.failures, "last_error": c.last_error, "held_by": held,
+            "backlog": stats.get("pending", 0),
+            "unfetched": max(0, c.server_uidnext - 1 - c.last_uid)
+            if c.server_uidnext is not None else None,
+            "stuck": stuck_by.get(key, (0, None))[0],
+            "stuck_error": stuck_by.get(key, (0, None))[1],
+            "retrying": waiting_by.get(key, (0, None))[0],  # pending after a failed attempt
+            "retry_error": waiting_by.get(key, (0, None))[1],
+            "actions_failed": refused_by.get(key, (0, None, None))[0],
+            "action_error": refused_by.get(key, (0, None, None))[1],
+            "action_retry_at": iso(refused_by.get(key, (0, None, None))[2]),
+            "failures": c.failures, "last_error": c.last_error,
+            "last_error_at": iso(c.last_error_at), "held_by": held,
         })
     for name in names:
         if name not in seen:
             out.append({"mailbox": name, "folder": None, "configured": True,
                         "last_poll_at": None, "last_success_at": None, "next_poll_at": None,
                         "cursor": None, "server_messages": None, "stored": 0, "backlog": 0,
-                        "stuck": 0, "failures": 0, "last_error": "never polled",
+                        "unfetched": None, "stuck": 0, "stuck_error": None,
+                        "retrying": 0, "retry_error": None,
+                        "actions_failed": 0, "action_error": None, "action_retry_at": None,
+                        "failures": 0, "last_error": "never polled", "last_error_at": None,
                         "held_by": None})
     return out

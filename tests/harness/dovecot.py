@@ -70,12 +70,27 @@ userdb {{
 """
 
 
+NAMESPACE = """\
+namespace inbox {{
+  inbox = yes
+  prefix = {prefix}
+  separator = {separator}
+}}
+"""
+
+
 class Dovecot:
-    """One running Dovecot; any user name logs in with the password "secret" (static passdb)."""
+    """One running Dovecot; any user name logs in with the password "secret" (static passdb).
+
+    Options make it look like other servers: `without` removes capabilities it advertises
+    (MOVE, UIDPLUS: an older server), `prefix` / `separator` set its personal namespace
+    ("INBOX." and "." is how Cyrus and Courier lay folders out).
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, without: tuple[str, ...] = (), prefix: str = "",
+                 separator: str | None = None) -> None:
         self.root = root
         self.port = free_port()
         self.conf = root / "dovecot.conf"
@@ -84,11 +99,38 @@ class Dovecot:
         self.gid = MAIL_ID if root_user else os.getgid()
         for sub in ("run", "state", "home"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(CONF.format(root=root, port=self.port, uid=self.uid, gid=self.gid))
+        self.prefix = prefix
+        self.without = tuple(c.upper() for c in without)
+        text = CONF.format(root=root, port=self.port, uid=self.uid, gid=self.gid)
+        if prefix or separator:
+            text += NAMESPACE.format(prefix=prefix, separator=separator or ".")
+        self.conf.write_text(text)
         self._users: set[str] = set()
+        self._trimmed = not self.without
+
+    def capabilities(self) -> list[str]:
+        """What the running server advertises after login."""
+        import imaplib
+
+        conn = imaplib.IMAP4(self.host, self.port, timeout=10)
+        try:
+            conn.login("probe", "secret")
+            _typ, data = conn.capability()
+            return data[0].decode().split()
+        finally:
+            conn.logout()
 
     def start(self) -> None:
         """Start the server and wait until it greets on its port."""
+        self._start()
+        if not self._trimmed:  # learn the default list, then advertise it without `without`
+            keep = [c for c in self.capabilities() if c.upper() not in self.without]
+            with self.conf.open("a") as fh:
+                fh.write(f"imap_capability = {' '.join(keep)}\n")
+            self._trimmed = True
+            self.restart()
+
+    def _start(self) -> None:
         # dovecot forks into the background and keeps its std streams: no pipes here.
         subprocess.run(["dovecot", "-c", str(self.conf)], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -151,6 +193,8 @@ class Dovecot:
     def maildir(self, user: str, folder: str = "INBOX") -> Path:
         """The maildir of a folder (Maildir++ layout: INBOX at the root, others as .Name)."""
         base = self.root / "home" / user / "Maildir"
+        if self.prefix and folder.startswith(self.prefix):
+            folder = folder[len(self.prefix):]
         return base if folder == "INBOX" else base / ("." + folder.replace("/", "."))
 
     def seed(self, user: str, messages: list[bytes], folder: str = "INBOX") -> None:
@@ -181,13 +225,13 @@ class Dovecot:
 
 
 @contextmanager
-def dovecot_server() -> Iterator[Dovecot]:
-    """Start one Dovecot under a temp dir, yield it, stop it and remove the dir."""
+def dovecot_server(**options: object) -> Iterator[Dovecot]:
+    """Start one Dovecot under a temp dir (options: see Dovecot), yield it, stop and remove."""
     if shutil.which("dovecot") is None:
         raise RuntimeError("dovecot not found: apt-get install dovecot-imapd")
     root = Path(tempfile.mkdtemp(prefix="confere-dovecot-"))
     os.chmod(root, 0o755)
-    server = Dovecot(root)
+    server = Dovecot(root, **options)  # type: ignore[arg-type]
     server.start()
     try:
         yield server
@@ -252,13 +296,16 @@ def imap(server: Dovecot, user: str):
 
 class DroppingProxy:
     """A loopback TCP proxy to the server that cuts its first connection after `after` bytes
-    sent to the client (a dropped socket in the middle of a FETCH)."""
+    sent to the client (a dropped socket in the middle of a FETCH); with `rate`, every
+    connection's bytes to the client are throttled to that many per second (a slow link)."""
 
-    def __init__(self, server: Dovecot, after: int) -> None:
+    def __init__(self, server: Dovecot, after: int | None = None,
+                 rate: float | None = None) -> None:
         import threading
 
         self.target = (server.host, server.port)
         self.after = after
+        self.rate = rate
         self.drops = 0
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -280,14 +327,20 @@ class DroppingProxy:
             limit = self.after if self._first else None
             self._first = False
             threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, limit),
+            threading.Thread(target=self._pipe, args=(upstream, client, limit, self.rate),
                              daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, limit: int | None,
+              rate: float | None = None) -> None:
         sent = 0
+        started = time.monotonic()
         try:
             while True:
                 data = src.recv(4096)
+                if rate and data:  # hold each chunk until the link's rate allows it
+                    ahead = (sent + len(data)) / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if not data:
                     break
                 if limit is not None and sent + len(data) > limit:

@@ -16,3 +16,9 @@ def hang_on_marker(raw: bytes, limit: int):
         import os
         os._exit(1)
     return parse_inline(raw, limit)
+
+
+def slow_parse(raw: bytes, limit: int):
+    """Parses, a quarter of a second at a time (a busy parser, to stop in the middle of)."""
+    time.sleep(0.25)
+    return parse_inline(raw, limit)
