@@ -127,7 +127,8 @@ def _require(actor: Actor, action: Action) -> None:
 
 
 def _reason(reason: str | None) -> str:
-    text = (reason or "").strip()
+    """The reason as given, without control characters (a terminal escape stays out of logs)."""
+    text = "".join(ch for ch in (reason or "") if ch.isprintable() or ch in "\n\t").strip()
     if not text:
         raise WorkflowError("a reason is required", "reason_required")
     if len(text) > MAX_REASON:

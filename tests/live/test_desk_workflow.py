@@ -206,8 +206,9 @@ def test_state_rules_and_reasons(desk):
         with pytest.raises(WorkflowError) as caught:
             workflow.approve(s, 999, ANA, "nada")
         assert caught.value.code == "not_found"
-        workflow.reject(s, review, ANA, "cobrança em duplicidade")
+        workflow.reject(s, review, ANA, "cobrança em\x1b[2J duplicidade\x00")
         s.commit()
+        assert audit.entries(s)[0].reason == "cobrança em[2J duplicidade"  # no terminal codes
         for act, code in ((lambda: workflow.approve(s, review, ANA, "mudei de ideia"),
                            "already_decided"),
                           (lambda: workflow.mark_paid(s, review, ANA, date(2026, 4, 20)),
