@@ -185,9 +185,10 @@ def approve(s: Session, invoice_id: int, actor: Actor, reason: str) -> Invoice:
     taught = _learn_bank(s, inv, actor)
     if taught:
         after["learned_bank"] = taught
-    audit.record(s, actor, Action.APPROVE, invoice_id, before, after, reason)
     if taught:  # bills already stored that waited on the same bank are judged with it now
         _vouch_for_bank(s, inv, taught, actor)
+    # Recorded after its consequences, so the approval itself heads the log (newest first).
+    audit.record(s, actor, Action.APPROVE, invoice_id, before, after, reason)
     return inv
 
 
