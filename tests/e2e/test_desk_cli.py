@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT, json_lines, run_cli
+from conftest import FIXTURES, ROOT, TEST_CAS, json_lines, run_cli
 
 GENUINE_1 = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 GENUINE_2 = FIXTURES / "mailbox" / "genuine-02-abrasf-namespaced.eml"
@@ -23,9 +23,12 @@ FORGED = FIXTURES / "mailbox" / "tampered-check-digit.eml"
 
 
 def starter(tmp_path: Path) -> str:
-    """`confere init`'s file as written: no banks configured, the store beside it."""
+    """`confere init`'s file as written (no banks configured, the store beside it), trusting
+    the fixtures' test PKI as a real install trusts the shipped ICP-Brasil roots."""
     cfg = tmp_path / "confere.toml"
     run_cli("init", "--config", str(cfg))
+    with cfg.open("a", encoding="utf-8") as f:
+        f.write(f'\n[authenticity]\nsignature_cas = ["{TEST_CAS.as_posix()}"]\n')
     return str(cfg)
 
 

@@ -32,7 +32,7 @@ from storage import (
     open_store,
 )
 
-from conftest import FIXTURES
+from conftest import FIXTURES, TEST_CAS
 
 GENUINE_1 = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 GENUINE_2 = FIXTURES / "mailbox" / "genuine-02-abrasf-namespaced.eml"
@@ -69,7 +69,8 @@ def desk(request, tmp_path):
             conn.exec_driver_sql("TRUNCATE messages, users, api_tokens RESTART IDENTITY CASCADE")
     config = config_mod.from_dict({
         "database": {"url": url}, "storage": {"blobs": str(tmp_path / "blobs")},
-        "company": {"cnpjs": ["12345678000195"]}, "vendors": {"serpro": {"banks": []}}},
+        "company": {"cnpjs": ["12345678000195"]}, "vendors": {"serpro": {"banks": []}},
+        "authenticity": {"signature_cas": [str(TEST_CAS)]}},  # the fixtures' test PKI
         tmp_path)
     ingestor = Ingestor(config, engine, ParsedOnce())  # type: ignore[arg-type]
 
@@ -266,7 +267,9 @@ def test_recheck_judges_stored_bills_again_with_the_current_configuration(desk, 
     configured = config_mod.from_dict({"database": {"url": config.database_url},
                                        "storage": {"blobs": str(config.blob_dir)},
                                        "company": {"cnpjs": ["12345678000195"]},
-                                       "vendors": {"serpro": {"banks": ["001"]}}}, tmp_path)
+                                       "vendors": {"serpro": {"banks": ["001"]}},
+                                       "authenticity": {"signature_cas": [str(TEST_CAS)]}},
+                                      tmp_path)
     with Session(engine) as s:
         assert workflow.recheck(s, config, [first], ANA) == [(first, "review", "review")]
         s.commit()

@@ -1,7 +1,7 @@
 """the desk: users, API tokens, decisions, learned banks, append-only audit log
 
 Revision ID: 0007_desk
-Revises: 0005
+Revises: 0006_mail_health
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
