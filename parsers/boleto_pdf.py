@@ -36,6 +36,7 @@ class BoletoDocument:
     pix_error: str | None
     qr_source: str | None  # "image" (embedded raster) or "render"
     page_text: str
+    other_qr: tuple[str, ...] = ()  # QR texts that are not BR Codes (a portal URL): not a Pix
 
 
 def find_line(text: str) -> str | None:
@@ -76,11 +77,12 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     image, raster = _render(page)
     reads = _itf_reads(raster)
     objects = page_objects(page)
-    qr_source = "image"
-    payloads = [p for img in objects.images for p in read_qr(img)]
-    if not payloads:
-        qr_source = "render"
-        payloads = _qr_reads(image, raster, objects.squares, page.get_size()[1])
+    placed = [p for img in objects.images for p in read_qr(img)]
+    payloads = list(placed)
+    if not any(pix_codes.is_br_code(p) for p in payloads):
+        # No Pix among the placed images (none, or only a portal's URL QR): the rendered page.
+        payloads += [p for p in _qr_reads(image, raster, objects.squares, page.get_size()[1])
+                     if p not in payloads]
     valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
     barcode = valid[0] if valid else None
     parsed = None
@@ -88,17 +90,11 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         parsed = boleto_math.parse(line, reference)
     elif barcode:
         parsed = boleto_math.parse(barcode, reference)
-    if parsed is None:
+    pix, pix_error = read_pix(payloads)
+    brcode = next((p for p in payloads if pix_codes.is_br_code(p)), None)
+    qr_source = None if brcode is None else "image" if brcode in placed else "render"
+    if parsed is None and pix is None:
         raise ParseError("no linha digitavel in the text layer and no readable barcode")
-    pix = pix_error = None
-    brcodes = [p for p in payloads if p.startswith("000201")]
-    if brcodes:
-        try:
-            pix = pix_codes.parse(brcodes[0])
-        except ParseError as exc:
-            pix_error = f"QR code is not a valid BR Code: {exc}"
-    elif payloads:
-        pix_error = "QR code found but it is not a Pix BR Code"
     return BoletoDocument(
         printed_line=line,
         boleto=parsed,
@@ -106,9 +102,24 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         barcode_reads=tuple(reads),
         pix=pix,
         pix_error=pix_error,
-        qr_source=qr_source if payloads else None,
+        qr_source=qr_source,
         page_text=text,
+        other_qr=tuple(p for p in payloads if not pix_codes.is_br_code(p)),
     )
+
+
+def read_pix(payloads: list[str]) -> tuple[pix_codes.PixCode | None, str | None]:
+    """The Pix among a page's QR texts: only BR Codes count (a URL QR is simply not a Pix);
+    the first that reads wins; a BR Code that does not read is said in words, apart."""
+    error = None
+    for payload in payloads:
+        if not pix_codes.is_br_code(payload):
+            continue
+        try:
+            return pix_codes.parse(payload), None
+        except ParseError as exc:
+            error = error or f"the Pix QR code is not a readable BR Code ({exc})"
+    return None, error
 
 
 def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
