@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,19 +29,38 @@ from parsers.tnef import expand_winmail
 from parsers.xmldsig import SignatureResult, verify_signatures
 
 _CLAIM_WORDS = {"pdf": "a PDF", "xml": "XML", "image": "an image", "zip": "a ZIP archive",
-                "html": "HTML", "text": "plain text", "other": "unrecognised binary data"}
+                "html": "HTML", "text": "plain text", "other": "unrecognised binary data",
+                "empty": "empty (0 bytes)"}
 _DEFECT_WORDS = {
     "StartBoundaryNotFoundDefect": "the multipart boundary it declares never appears",
+    "CloseBoundaryNotFoundDefect": "a multipart part is never closed",
     "MultipartInvariantViolationDefect": "a multipart message with no parts",
-    "InvalidBase64PaddingDefect": "damaged base64 (bad padding)",
-    "InvalidBase64CharactersDefect": "damaged base64 (invalid characters)",
-    "InvalidBase64LengthDefect": "damaged base64 (truncated)",
+    "NoBoundaryInMultipartDefect": "a multipart message without a boundary",
+    "InvalidBase64PaddingDefect": "a base64 part is damaged (bad padding)",
+    "InvalidBase64CharactersDefect": "a base64 part is damaged (invalid characters)",
+    "InvalidBase64LengthDefect": "a base64 part is damaged (truncated)",
+    "MissingHeaderBodySeparatorDefect": "a header line is malformed",
+    "InvalidHeaderDefect": "a header is malformed",
+    "HeaderMissingRequiredValue": "a header has no value",
+    "UndecodablePayload": "a part's content could not be decoded",
+    "UnreadableForwardedMessage": "an attached message could not be read",
+    "MalformedFromHeader": "the From header could not be read",
+    "MalformedDateHeader": "the Date header could not be read",
 }
+
+
+def _words(name: str) -> str:
+    """A defect's class name as words, for the ones not in the table ("SomeThingDefect" ->
+    "some thing"): a reason is for a person, never a Python class name."""
+    if name in _DEFECT_WORDS:
+        return _DEFECT_WORDS[name]
+    words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", name.removesuffix("Defect"))
+    return "the MIME structure is damaged (" + " ".join(w.lower() for w in words) + ")"
 
 
 def _defect_words(defects: tuple[str, ...]) -> list[str]:
     names = dict.fromkeys(d.split(":", 1)[0] for d in defects)
-    return [_DEFECT_WORDS.get(n, n) for n in names]
+    return list(dict.fromkeys(_words(n) for n in names))
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,11 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
                             f"{max_attachment_bytes:,} byte limit for one attachment")
             documents.append(ParsedDocument(att, "other", note="too large"))
             continue
+        if att.claimed in ("pdf", "xml") and att.kind == "empty":
+            problems.append(f"{att.label}: named as {_CLAIM_WORDS[att.claimed]} but it is empty "
+                            "(0 bytes)")
+            documents.append(ParsedDocument(att, "other", note="empty"))
+            continue
         if att.claimed in ("pdf", "xml") and att.kind != att.claimed:
             problems.append(f"{att.label}: named as {_CLAIM_WORDS[att.claimed]} but its content "
                             f"is {_CLAIM_WORDS.get(att.kind, att.kind)}")
@@ -139,7 +164,8 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
             continue
         bad = [d for d in att.defects if d.split(":", 1)[0].startswith("InvalidBase64")]
         if bad and att.kind in ("pdf", "xml"):
-            problems.append(f"{att.label}: damaged transfer encoding ({bad[0]})")
+            problems.append(f"{att.label}: damaged transfer encoding "
+                            f"({_words(bad[0].split(':', 1)[0])})")
             documents.append(ParsedDocument(att, "other", note="damaged encoding"))
             continue
         try:
@@ -156,6 +182,7 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
             problems.append(f"{att.label}: ran out of memory while reading it")
             documents.append(ParsedDocument(att, "other", note="out of memory"))
         except Exception as exc:  # a parser bug or library crash must not lose the message
-            problems.append(f"{att.label}: could not be read ({type(exc).__name__}: {exc})")
+            problems.append(f"{att.label}: could not be read (the reader failed: "
+                            f"{exc or 'no detail'})")
             documents.append(ParsedDocument(att, "other", note=str(exc)))
     return ParsedMessage(email, effective, forwarded, tuple(documents), tuple(problems))
