@@ -63,9 +63,10 @@ def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocume
 
 def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
                 texts: list[str] | None = None,
-                pages: dict[int, pdfium.PdfPage] | None = None) -> BoletoDocument:
+                pages: dict[int, pdfium.PdfPage] | None = None,
+                hints: tuple[date, ...] = ()) -> BoletoDocument:
     """Read a boleto from an open PDF; texts and pages, when the caller has read them already,
-    save reading and loading them twice."""
+    save reading and loading them twice; hints are due dates the email states."""
     pages = pages if pages is not None else {}
     texts = texts if texts is not None else page_texts(doc, keep=pages)
     page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
@@ -87,9 +88,9 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     barcode = valid[0] if valid else None
     parsed = None
     if line:
-        parsed = boleto_math.parse(line, reference)
+        parsed = boleto_math.parse(line, reference, hints)
     elif barcode:
-        parsed = boleto_math.parse(barcode, reference)
+        parsed = boleto_math.parse(barcode, reference, hints)
     pix, pix_error = read_pix(payloads)
     brcode = next((p for p in payloads if pix_codes.is_br_code(p)), None)
     qr_source = None if brcode is None else "image" if brcode in placed else "render"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pypdfium2 import PdfPage
@@ -21,6 +21,7 @@ from parsers import (
     parse_nfse_all,
     parse_nfse_pdf,
 )
+from parsers.boleto import due_date_from_factor
 from parsers.boleto_pdf import looks_like_boleto, read_boleto
 from parsers.errors import NotAnNfseError
 from parsers.nfse_pdf import looks_like_nfse
@@ -102,14 +103,35 @@ def carrier(email: Email) -> tuple[Email, bool]:
     return email, False
 
 
-def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
+_DATES = re.compile(r"(?<!\d)(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})(?!\d)"
+                    r"|(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+
+def stated_dates(text: str, limit: int = 50) -> tuple[date, ...]:
+    """Dates an email's text states (dd/mm/yyyy, dd.mm.yyyy, yyyy-mm-dd): the due date among
+    them tells which of a boleto factor's two dates is meant."""
+    out: list[date] = []
+    for m in _DATES.finditer(text):
+        d, mo, y = (m.group(1), m.group(2), m.group(3)) if m.group(1) else \
+            (m.group(6), m.group(5), m.group(4))
+        try:
+            out.append(date(int(y), int(mo), int(d)))
+        except ValueError:
+            continue
+        if len(out) >= limit:
+            break
+    return tuple(dict.fromkeys(out))
+
+
+def _pdf(att: Attachment, reference: date | None,
+         hints: tuple[date, ...] = ()) -> ParsedDocument:
     with open_pdf(att.data) as doc:
         pages: dict[int, PdfPage] = {}
         texts = page_texts(doc, keep=pages)
         text = "\n".join(texts)
         if looks_like_boleto(text):
             try:
-                boleto = read_boleto(doc, reference, texts, pages)
+                boleto = read_boleto(doc, reference, texts, pages, hints=hints)
             except NotABoletoError as exc:
                 return ParsedDocument(att, "other", note=str(exc))
             return ParsedDocument(att, "boleto_pdf", boleto=boleto)
@@ -118,7 +140,7 @@ def _pdf(att: Attachment, reference: date | None) -> ParsedDocument:
                                   nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
         # No text saying what it is: a scanned boleto still carries its barcode in the image.
         try:
-            boleto = read_boleto(doc, reference, texts, pages)
+            boleto = read_boleto(doc, reference, texts, pages, hints=hints)
         except ParseError:
             return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
         return ParsedDocument(att, "boleto_pdf", boleto=boleto)
@@ -145,6 +167,7 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
         problems.append("broken MIME structure: " + "; ".join(_defect_words(email.fatal_defects)))
     effective, forwarded = carrier(email)
     reference = effective.date.date() if effective.date else None
+    hints = stated_dates(effective.text + ("\n" + email.text if forwarded else ""))
     documents: list[ParsedDocument] = []
     for att in effective.attachments:
         if len(att.data) > max_attachment_bytes:
@@ -170,7 +193,7 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
             continue
         try:
             if att.kind == "pdf":
-                documents.append(_pdf(att, reference))
+                documents.append(_pdf(att, reference, hints))
             elif att.kind == "xml":
                 documents.append(_xml(att))
             else:
@@ -185,4 +208,24 @@ def parse_message(raw: bytes, max_attachment_bytes: int = 20 * 1024 * 1024) -> P
             problems.append(f"{att.label}: could not be read (the reader failed: "
                             f"{exc or 'no detail'})")
             documents.append(ParsedDocument(att, "other", note=str(exc)))
+    documents = _due_dates_by_the_note(documents, hints)
     return ParsedMessage(email, effective, forwarded, tuple(documents), tuple(problems))
+
+
+def _due_dates_by_the_note(documents: list[ParsedDocument],
+                           hints: tuple[date, ...]) -> list[ParsedDocument]:
+    """A boleto's factor read again against the NFS-e's issue date when the message has one:
+    the note's date is signed, the email's Date header is whatever the sender wrote."""
+    issued = next((d.nfse.issued_at.date() for d in documents
+                   if d.nfse is not None and d.nfse.issued_at is not None), None)
+    if issued is None:
+        return documents
+    out = []
+    for d in documents:
+        b = d.boleto.boleto if d.boleto is not None else None
+        if d.boleto is not None and b is not None:
+            due = due_date_from_factor(b.due_factor, issued, hints)
+            if due != b.due_date:
+                d = replace(d, boleto=replace(d.boleto, boleto=replace(b, due_date=due)))
+        out.append(d)
+    return out

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from parsers import cnpj as cnpj_rules
 from parsers.body import BodyFields
-from parsers.boleto import barcode_from_line, format_line
+from parsers.boleto import barcode_from_line, due_date_candidates, format_line
 from parsers.message import ParsedMessage
 from parsers.pix import names_match
 from parsers.xmldsig import verify_signatures
@@ -272,6 +272,9 @@ def due_date_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check
                      else "the boleto has no due date (factor 0000)")
     if due == f.due_date:
         return Check(name, "pass", f"both say {due:%d/%m/%Y}")
+    if f.due_date in due_date_candidates(b.boleto.due_factor):  # the factor's other reading
+        return Check(name, "pass", f"both say {f.due_date:%d/%m/%Y} (the factor "
+                     f"{b.boleto.due_factor:04d} read after the 2025 restart)")
     return Check(name, "fail", f"boleto {due:%d/%m/%Y}, email {f.due_date:%d/%m/%Y}")
 
 
