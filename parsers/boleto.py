@@ -174,7 +174,7 @@ def parse(code: str, reference: date | None = None, hints: Iterable[date] = ()) 
         barcode = barcode_from_line(d)
         problems = line_problems(d)
     elif len(d) == 44:
-        line = None
+        line = line_from_barcode(d)  # derived (its check digits computed), for a person to type
         barcode = d
         problems = barcode_problems(d)
     else:

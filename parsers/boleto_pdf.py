@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,6 +17,8 @@ from parsers.errors import NotABoletoError, ParseError
 from parsers.pdf import open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
+HIRES_DPI = 300
+QR_IMAGE_SIDE = 1170  # an A4 side at 100 dpi: large images are read reduced to about this
 QR_FAST_DPI = 75
 QUIET_ZONE_PT = 12  # around a vector QR's squares when only that patch is read
 _LINE = re.compile(
@@ -37,17 +40,23 @@ class BoletoDocument:
     qr_source: str | None  # "image" (embedded raster) or "render"
     page_text: str
     other_qr: tuple[str, ...] = ()  # QR texts that are not BR Codes (a portal URL): not a Pix
+    more: tuple[boleto_math.Boleto, ...] = ()  # further boletos on the page (a carne)
+
+
+def find_lines(text: str) -> list[str]:
+    """Every distinct linha digitavel (47 digits) printed in a text, in order (a carne prints
+    several); raise for an arrecadacao slip when there is none."""
+    lines = list(dict.fromkeys("".join(m.groups()) for m in _LINE.finditer(text)))
+    if not lines and _ARRECADACAO.search(text):
+        raise NotABoletoError("the PDF carries an arrecadacao code (48 digits starting with 8), "
+                              "not a boleto de cobranca")
+    return lines
 
 
 def find_line(text: str) -> str | None:
     """The first linha digitavel (47 digits) printed in a text; raise for an arrecadacao slip."""
-    m = _LINE.search(text)
-    if m:
-        return "".join(m.groups())
-    if _ARRECADACAO.search(text):
-        raise NotABoletoError("the PDF carries an arrecadacao code (48 digits starting with 8), "
-                              "not a boleto de cobranca")
-    return None
+    lines = find_lines(text)
+    return lines[0] if lines else None
 
 
 def looks_like_boleto(text: str) -> bool:
@@ -71,25 +80,36 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     texts = texts if texts is not None else page_texts(doc, keep=pages)
     page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
     text = texts[page_index] if texts else ""
-    line = find_line(text)
+    lines = find_lines(text)
+    line = lines[0] if lines else None
     page = pages.get(page_index) or doc[page_index]
+    if page.get_rotation():
+        # A page turned by /Rotate is read as drawn, as a person turns the sheet to read it
+        # (in memory only; the file is not written). Its render is then the fast path's.
+        page.set_rotation(0)
     # One render serves both codes: a vector QR makes rendering cost the same at any
     # resolution, so the QR's 75 dpi image is this one halved, not a second render.
     image, raster = _render(page)
-    reads = _itf_reads(raster)
     objects = page_objects(page)
-    placed = [p for img in objects.images for p in read_qr(img)]
+    # No text says how many boletos the page holds (a scanned carne): the whole page is read.
+    reads = _itf_reads(raster, page, objects.images, need=max(1, len(lines)),
+                       whole_page=not text.strip())
+    scanned = not text.strip() and bool(objects.images) and objects.squares is None
+    placed = [p for img in objects.images for p in _qr_in_image(img, thorough=False)]
     payloads = list(placed)
     if not any(pix_codes.is_br_code(p) for p in payloads):
-        # No Pix among the placed images (none, or only a portal's URL QR): the rendered page.
-        payloads += [p for p in _qr_reads(image, raster, objects.squares, page.get_size()[1])
-                     if p not in payloads]
-    valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
-    barcode = valid[0] if valid else None
+        # No Pix among the placed images (none, or only a portal's URL QR). A scan's image
+        # is the page: read it at full resolution; otherwise read the rendered page.
+        more = ([p for img in objects.images for p in _qr_in_image(img, thorough=True)]
+                if scanned else
+                _qr_reads(image, raster, objects.squares, page.get_size()[1]))
+        placed += more if scanned else []
+        payloads += [p for p in more if p not in payloads]
+    barcode, others = _pick_barcodes(lines, reads)
     parsed = None
     if line:
         parsed = boleto_math.parse(line, reference, hints)
-    elif barcode:
+    elif barcode:  # no text (a scan): the line is derived from the barcode
         parsed = boleto_math.parse(barcode, reference, hints)
     pix, pix_error = read_pix(payloads)
     brcode = next((p for p in payloads if pix_codes.is_br_code(p)), None)
@@ -106,7 +126,27 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         qr_source=qr_source,
         page_text=text,
         other_qr=tuple(p for p in payloads if not pix_codes.is_br_code(p)),
+        more=tuple(boleto_math.parse(code, reference, hints) for code in others),
     )
+
+
+def _pick_barcodes(lines: list[str], reads: list[str]) -> tuple[str | None, list[str]]:
+    """The barcode read for the first printed line, and the other boletos on the page (a
+    carne): further printed lines, then barcodes that no printed line accounts for.
+
+    A barcode that belongs to another printed line is never taken for the first line's (that
+    would look like a rewritten line); one that belongs to none is (it may be one).
+    """
+    valid = list(dict.fromkeys(r for r in reads if boleto_math.is_valid_barcode(r)))
+    promised = [boleto_math.barcode_from_line(x) for x in lines]
+    if not lines:
+        return (valid[0] if valid else None), valid[1:]
+    if promised[0] in valid:
+        barcode: str | None = promised[0]
+    else:
+        barcode = next((v for v in valid if v not in promised), None)
+    extra = [v for v in valid if v != barcode and v not in promised]
+    return barcode, lines[1:] + extra
 
 
 def read_pix(payloads: list[str]) -> tuple[pix_codes.PixCode | None, str | None]:
@@ -132,20 +172,67 @@ def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
     return image, Raster.of(image)
 
 
-def _itf_reads(raster: Raster) -> list[str]:
-    """ITF reads: the lower half (the ficha's barcode) on every 8th row first (a boleto's bars
-    are ~13 mm, 75 rows, tall), then the whole page on every 4th row, then every row."""
-    attempts = (
+def _itf_reads(raster: Raster, page: pdfium.PdfPage, images: tuple[Image.Image, ...],
+               need: int = 1, whole_page: bool = False) -> list[str]:
+    """ITF reads, cheapest first, until `need` valid barcodes are found.
+
+    The fast path, as before: the lower half (the ficha's barcode) on every 8th row (a
+    boleto's bars are ~13 mm, 75 rows, tall), then the whole page on every 4th row. Only when
+    that fails: columns (a page turned 90 or 270 degrees, by /Rotate or a sideways scan),
+    the placed images at their own resolution (a small raster barcode stretched over the
+    ficha, or a scan's own pixels), every row, and last a 300 dpi render of the page.
+    """
+    attempts = [
         lambda: read_itf(raster.band(raster.height // 2, raster.height), row_step=8),
         lambda: read_itf(raster, row_step=4),
+        lambda: read_itf(raster, row_step=4, vertical=True),
+        *(_image_attempt(img) for img in images),
         lambda: read_itf(raster, row_step=1),
-    )
+        lambda: _hires_reads(page),
+    ]
     reads: list[str] = []
-    for attempt in attempts:
+    for i, attempt in enumerate(attempts):
         reads += attempt()
-        if any(boleto_math.is_valid_barcode(r) for r in reads):
+        if whole_page and i == 0:
+            continue  # the lower half alone may hide a carne's other slips
+        if len({r for r in reads if boleto_math.is_valid_barcode(r)}) >= need:
             break
-    return reads
+    return list(dict.fromkeys(reads))
+
+
+def _image_attempt(image: Image.Image) -> Callable[[], list[str]]:
+    """Read an embedded image at its own resolution, rows then columns."""
+    def attempt() -> list[str]:
+        if image.width < 40 and image.height < 40:
+            return []
+        step = 2 if image.width * image.height < 1_000_000 else 4
+        raster = Raster.of(image)
+        found = read_itf(raster, row_step=step)
+        if not any(boleto_math.is_valid_barcode(r) for r in found):
+            found += read_itf(raster, row_step=step, vertical=True)
+        return found
+    return attempt
+
+
+def _hires_reads(page: pdfium.PdfPage) -> list[str]:
+    """The page again at 300 dpi (a barcode drawn too thin for 150 dpi), rows and columns."""
+    bitmap = page.render(scale=HIRES_DPI / 72, grayscale=True)
+    raster = (Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
+              if bitmap.mode == "L" and bitmap.stride == bitmap.width
+              else Raster.of(bitmap.to_pil()))
+    found = read_itf(raster, row_step=4)
+    if not any(boleto_math.is_valid_barcode(r) for r in found):
+        found += read_itf(raster, row_step=4, vertical=True)
+    return found
+
+
+def _qr_in_image(image: Image.Image, thorough: bool) -> list[str]:
+    """QR texts in a placed image. A large one (a scan) is read reduced to about 100 dpi
+    first (QR modules are large; full resolution costs 5x more); thorough reads it whole."""
+    factor = max(1, round(max(image.size) / QR_IMAGE_SIDE))
+    if thorough:
+        return read_qr(image, step=2) if factor > 1 else []
+    return read_qr(image.reduce(factor), step=2) if factor > 1 else read_qr(image)
 
 
 def _qr_reads(image: Image.Image, raster: Raster,

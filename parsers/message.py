@@ -21,6 +21,7 @@ from parsers import (
     parse_nfse_all,
     parse_nfse_pdf,
 )
+from parsers.body import fold
 from parsers.boleto import due_date_from_factor
 from parsers.boleto_pdf import looks_like_boleto, read_boleto
 from parsers.errors import NotAnNfseError
@@ -135,6 +136,13 @@ def _pdf(att: Attachment, reference: date | None,
             except NotABoletoError as exc:
                 return ParsedDocument(att, "other", note=str(exc))
             return ParsedDocument(att, "boleto_pdf", boleto=boleto)
+        if looks_like_nfse(text) and _looks_like_payment(text):
+            # A Pix-only bill cites its NFS-e too: its QR, when there is one, says which it is.
+            try:
+                return ParsedDocument(att, "boleto_pdf",
+                                      boleto=read_boleto(doc, reference, texts, pages, hints))
+            except ParseError:
+                pass
         if looks_like_nfse(text):
             return ParsedDocument(att, "nfse_pdf",
                                   nfse_pdf=parse_nfse_pdf(att.data, texts=texts[:2]))
@@ -144,6 +152,16 @@ def _pdf(att: Attachment, reference: date | None,
         except ParseError:
             return ParsedDocument(att, "other", note="PDF is neither a boleto nor an NFS-e")
         return ParsedDocument(att, "boleto_pdf", boleto=boleto)
+
+
+_PAYMENT_WORDS = ("pague com pix", "pix copia e cola", "qr code", "beneficiario", "pagador",
+                  "ficha de compensacao")
+
+
+def _looks_like_payment(text: str) -> bool:
+    """Words of a payment slip (a boleto's parties, a Pix block) that an NFS-e does not use."""
+    folded = fold(text)
+    return any(w in folded for w in _PAYMENT_WORDS)
 
 
 def _xml(att: Attachment) -> ParsedDocument:

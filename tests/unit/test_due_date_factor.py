@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from conftest import FIXTURES, cases
 from parsers import boleto
 from parsers.message import parse_message, stated_dates
+
+from conftest import FIXTURES, cases
 
 DUE = date(2026, 4, 20)
 FACTOR = (DUE - date(1997, 10, 7)).days - 9000  # written independently of the parser
