@@ -150,16 +150,22 @@ def _pick_barcodes(lines: list[str], reads: list[str]) -> tuple[str | None, list
 
 
 def read_pix(payloads: list[str]) -> tuple[pix_codes.PixCode | None, str | None]:
-    """The Pix among a page's QR texts: only BR Codes count (a URL QR is simply not a Pix);
-    the first that reads wins; a BR Code that does not read is said in words, apart."""
+    """The Pix among a page's QR texts: only BR Codes count (a URL QR is simply not a Pix).
+
+    The first whose CRC holds wins, else the first that reads (its CRC is then judged); a BR
+    Code that does not read at all is said in words, apart, never as a failed CRC.
+    """
+    read: list[pix_codes.PixCode] = []
     error = None
     for payload in payloads:
         if not pix_codes.is_br_code(payload):
             continue
         try:
-            return pix_codes.parse(payload), None
+            read.append(pix_codes.parse(payload))
         except ParseError as exc:
             error = error or f"the Pix QR code is not a readable BR Code ({exc})"
+    if read:
+        return next((p for p in read if p.crc_valid), read[0]), None
     return None, error
 
 
