@@ -134,8 +134,10 @@ def _pick_barcodes(lines: list[str], reads: list[str]) -> tuple[str | None, list
     """The barcode read for the first printed line, and the other boletos on the page (a
     carne): further printed lines, then barcodes that no printed line accounts for.
 
-    A barcode that belongs to another printed line is never taken for the first line's (that
-    would look like a rewritten line); one that belongs to none is (it may be one).
+    When the first line's own barcode was not read, a barcode that no printed line accounts
+    for is taken as its (a rewritten line shows as a mismatch); so is another printed line's
+    barcode with the same amount and due date (malware that rewrote one of the two printed
+    copies). Another slip of a carne (its own due date or amount) is not: unread, not false.
     """
     valid = list(dict.fromkeys(r for r in reads if boleto_math.is_valid_barcode(r)))
     promised = [boleto_math.barcode_from_line(x) for x in lines]
@@ -144,7 +146,8 @@ def _pick_barcodes(lines: list[str], reads: list[str]) -> tuple[str | None, list
     if promised[0] in valid:
         barcode: str | None = promised[0]
     else:
-        barcode = next((v for v in valid if v not in promised), None)
+        barcode = next((v for v in valid if v not in promised), None) or next(
+            (v for v in valid if v[5:19] == promised[0][5:19]), None)
     extra = [v for v in valid if v != barcode and v not in promised]
     return barcode, lines[1:] + extra
 
