@@ -160,6 +160,9 @@ _PAYMENT_WORDS = ("pague com pix", "pix copia e cola", "qr code", "beneficiario"
 
 def _looks_like_payment(text: str) -> bool:
     """Words of a payment slip (a boleto's parties, a Pix block) that an NFS-e does not use."""
+    low = text.lower()  # a cheap look first: an NFS-e has none of these stems
+    if not any(stem in low for stem in ("pix", "qr code", "benefici", "pagador", "compensa")):
+        return False
     folded = fold(text)
     return any(w in folded for w in _PAYMENT_WORDS)
 
