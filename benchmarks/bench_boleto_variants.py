@@ -19,11 +19,13 @@ from parsers import parse_boleto_pdf
 
 BILLS = 4
 REPEAT = 5
-TARGETS = {"vector": 15.0, "scan 200 dpi": 150.0, "scan 200 dpi JPEG": 150.0,
-           "scan 200 dpi skew 1": 150.0, "scan 200 dpi sideways": 150.0}
+TARGETS = {"vector": 15.0, "no Pix (no QR at all)": 15.0, "scan 200 dpi": 150.0,
+           "scan 200 dpi JPEG": 150.0, "scan 200 dpi skew 1": 150.0,
+           "scan 200 dpi sideways": 150.0}
 
 VARIANTS: dict[str, Callable[[Bill], bytes]] = {
     "vector": lambda b: boleto_pdf(b),
+    "no Pix (no QR at all)": lambda b: boleto_pdf(b, pix=False),
     "portal QR beside the Pix": lambda b: boleto_pdf(b, extra_qr="https://cliente.example/f/1"),
     "/Rotate 90": lambda b: boleto_pdf(b, rotate=90),
     "/Rotate 270": lambda b: boleto_pdf(b, rotate=270),

@@ -14,7 +14,7 @@ from parsers import boleto as boleto_math
 from parsers import pix as pix_codes
 from parsers.barcodes import Raster, read_itf, read_qr
 from parsers.errors import NotABoletoError, ParseError
-from parsers.pdf import open_pdf, page_objects, page_texts
+from parsers.pdf import PageObjects, open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
 HIRES_DPI = 300
@@ -102,7 +102,8 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         # is the page: read it at full resolution; otherwise read the rendered page.
         more = ([p for img in objects.images for p in _qr_in_image(img, thorough=True)]
                 if scanned else
-                _qr_reads(image, raster, objects.squares, page.get_size()[1]))
+                _qr_reads(image, raster, objects.squares, page.get_size()[1],
+                          expected=_expects_qr(text, objects)))
         placed += more if scanned else []
         payloads += [p for p in more if p not in payloads]
     barcode, others = _pick_barcodes(lines, reads)
@@ -170,6 +171,16 @@ def read_pix(payloads: list[str]) -> tuple[pix_codes.PixCode | None, str | None]
     if read:
         return next((p for p in read if p.crc_valid), read[0]), None
     return None, error
+
+
+_QR_WORDS = re.compile(r"(?i)\bpix\b|qr\s*-?\s*code|c[oó]digo\s+qr")
+
+
+def _expects_qr(text: str, objects: PageObjects) -> bool:
+    """Whether the page gives a reason to look hard for a QR: drawn squares, placed images,
+    or words that name one ("Pague com Pix", "QR Code"); a page that names none pays one
+    cheap 75 dpi look only."""
+    return objects.squares is not None or bool(objects.images) or bool(_QR_WORDS.search(text))
 
 
 def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
@@ -245,9 +256,11 @@ def _qr_in_image(image: Image.Image, thorough: bool) -> list[str]:
 
 
 def _qr_reads(image: Image.Image, raster: Raster,
-              squares: tuple[float, float, float, float] | None, page_height: float) -> list[str]:
+              squares: tuple[float, float, float, float] | None, page_height: float,
+              expected: bool = True) -> list[str]:
     """QR reads on the page's render: first only where the page draws small squares (a vector
-    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi."""
+    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi, the last only
+    when a QR is expected (a page with no QR need not pay two full-page scans)."""
     if squares is not None:
         k, pad = BARCODE_DPI / 72, QUIET_ZONE_PT
         left, bottom, right, top = squares
@@ -258,4 +271,5 @@ def _qr_reads(image: Image.Image, raster: Raster,
             found = read_qr(image.crop(box))
             if found:
                 return found
-    return read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2) or read_qr(raster)
+    found = read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2)
+    return found or (read_qr(raster) if expected else [])
