@@ -83,9 +83,14 @@ def _scan(image: Image.Image | Raster, symbol: ZBarSymbol, x_density: int, y_den
             return [d.data for d in pyzbar._decode_symbols(pyzbar._symbols_for_image(img))]
 
 
-def read_itf(image: Image.Image | Raster, row_step: int = 4) -> list[str]:
-    """Interleaved 2 of 5 values of 44 digits (ITF has no checksum: callers validate)."""
-    found = _scan(image, ZBarSymbol.I25, x_density=0, y_density=row_step, length=44)
+def read_itf(image: Image.Image | Raster, row_step: int = 4, vertical: bool = False) -> list[str]:
+    """Interleaved 2 of 5 values of 44 digits (ITF has no checksum: callers validate).
+
+    Rows (every row_step-th) read bars standing upright; vertical=True reads columns instead,
+    for a barcode on a page turned 90 or 270 degrees.
+    """
+    x, y = (row_step, 0) if vertical else (0, row_step)
+    found = _scan(image, ZBarSymbol.I25, x_density=x, y_density=y, length=44)
     return [d.decode("ascii", errors="replace") for d in found]
 
 

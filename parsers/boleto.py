@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -99,12 +100,32 @@ def due_factor_for(due: date) -> int:
     return days
 
 
-def due_date_from_factor(factor: int, reference: date | None = None) -> date | None:
-    """The due date of a factor: the candidate 3,000 days before to 5,500 after reference."""
+def due_date_candidates(factor: int) -> list[date]:
+    """Every date a factor can mean since 1997 (it restarts at 1000 after 2025-02-21)."""
+    if factor == 0:
+        return []
+    return [FACTOR_BASE + timedelta(days=factor + _CYCLE * k) for k in range(0, 4)]
+
+
+def due_date_from_factor(factor: int, reference: date | None = None,
+                         hints: Iterable[date] = ()) -> date | None:
+    """The due date of a factor.
+
+    A candidate that a hint names (the due date the email's body states) wins; otherwise the
+    candidate 3,000 days before to 5,500 after the reference (the email's date). A reference
+    before factors existed or over a year ahead (a Date header the sender set decades off)
+    says nothing: today stands in.
+    """
     if factor == 0:
         return None
-    ref = reference or date.today()
-    candidates = [FACTOR_BASE + timedelta(days=factor + _CYCLE * k) for k in range(0, 4)]
+    candidates = due_date_candidates(factor)
+    wanted = set(hints)
+    named = [c for c in candidates if c in wanted]
+    if named:
+        return named[0]
+    today = date.today()
+    plausible = reference is not None and FACTOR_BASE <= reference <= today + timedelta(366)
+    ref = reference if plausible and reference is not None else today
     for cand in candidates:
         delta = (cand - ref).days
         if -3000 <= delta <= 5500:
@@ -139,8 +160,11 @@ def barcode_problems(barcode: str) -> list[str]:
     return []
 
 
-def parse(code: str, reference: date | None = None) -> Boleto:
-    """Read a 47-digit line or a 44-digit barcode; raise for anything else."""
+def parse(code: str, reference: date | None = None, hints: Iterable[date] = ()) -> Boleto:
+    """Read a 47-digit line or a 44-digit barcode; raise for anything else.
+
+    reference (the email's date) and hints (due dates the email states) resolve the factor.
+    """
     d = digits(code)
     if is_arrecadacao(d):
         raise NotABoletoError(
@@ -150,7 +174,7 @@ def parse(code: str, reference: date | None = None) -> Boleto:
         barcode = barcode_from_line(d)
         problems = line_problems(d)
     elif len(d) == 44:
-        line = None
+        line = line_from_barcode(d)  # derived (its check digits computed), for a person to type
         barcode = d
         problems = barcode_problems(d)
     else:
@@ -162,7 +186,7 @@ def parse(code: str, reference: date | None = None) -> Boleto:
         bank_code=barcode[0:3],
         currency=barcode[3],
         due_factor=factor,
-        due_date=due_date_from_factor(factor, reference),
+        due_date=due_date_from_factor(factor, reference, hints),
         amount=Decimal(int(barcode[9:19])) / 100,
         check_digits_ok=not problems,
         check_digit_problems=tuple(problems),

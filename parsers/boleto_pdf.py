@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -13,9 +14,11 @@ from parsers import boleto as boleto_math
 from parsers import pix as pix_codes
 from parsers.barcodes import Raster, read_itf, read_qr
 from parsers.errors import NotABoletoError, ParseError
-from parsers.pdf import open_pdf, page_objects, page_texts
+from parsers.pdf import PageObjects, open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
+HIRES_DPI = 300
+QR_IMAGE_SIDE = 1170  # an A4 side at 100 dpi: large images are read reduced to about this
 QR_FAST_DPI = 75
 QUIET_ZONE_PT = 12  # around a vector QR's squares when only that patch is read
 _LINE = re.compile(
@@ -36,17 +39,24 @@ class BoletoDocument:
     pix_error: str | None
     qr_source: str | None  # "image" (embedded raster) or "render"
     page_text: str
+    other_qr: tuple[str, ...] = ()  # QR texts that are not BR Codes (a portal URL): not a Pix
+    more: tuple[boleto_math.Boleto, ...] = ()  # further boletos on the page (a carne)
+
+
+def find_lines(text: str) -> list[str]:
+    """Every distinct linha digitavel (47 digits) printed in a text, in order (a carne prints
+    several); raise for an arrecadacao slip when there is none."""
+    lines = list(dict.fromkeys("".join(m.groups()) for m in _LINE.finditer(text)))
+    if not lines and _ARRECADACAO.search(text):
+        raise NotABoletoError("the PDF carries an arrecadacao code (48 digits starting with 8), "
+                              "not a boleto de cobranca")
+    return lines
 
 
 def find_line(text: str) -> str | None:
     """The first linha digitavel (47 digits) printed in a text; raise for an arrecadacao slip."""
-    m = _LINE.search(text)
-    if m:
-        return "".join(m.groups())
-    if _ARRECADACAO.search(text):
-        raise NotABoletoError("the PDF carries an arrecadacao code (48 digits starting with 8), "
-                              "not a boleto de cobranca")
-    return None
+    lines = find_lines(text)
+    return lines[0] if lines else None
 
 
 def looks_like_boleto(text: str) -> bool:
@@ -62,43 +72,51 @@ def parse_boleto_pdf(data: bytes, reference: date | None = None) -> BoletoDocume
 
 def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
                 texts: list[str] | None = None,
-                pages: dict[int, pdfium.PdfPage] | None = None) -> BoletoDocument:
+                pages: dict[int, pdfium.PdfPage] | None = None,
+                hints: tuple[date, ...] = ()) -> BoletoDocument:
     """Read a boleto from an open PDF; texts and pages, when the caller has read them already,
-    save reading and loading them twice."""
+    save reading and loading them twice; hints are due dates the email states."""
     pages = pages if pages is not None else {}
     texts = texts if texts is not None else page_texts(doc, keep=pages)
     page_index = next((i for i, t in enumerate(texts) if looks_like_boleto(t)), 0)
     text = texts[page_index] if texts else ""
-    line = find_line(text)
+    lines = find_lines(text)
+    line = lines[0] if lines else None
     page = pages.get(page_index) or doc[page_index]
+    if page.get_rotation():
+        # A page turned by /Rotate is read as drawn, as a person turns the sheet to read it
+        # (in memory only; the file is not written). Its render is then the fast path's.
+        page.set_rotation(0)
     # One render serves both codes: a vector QR makes rendering cost the same at any
     # resolution, so the QR's 75 dpi image is this one halved, not a second render.
     image, raster = _render(page)
-    reads = _itf_reads(raster)
     objects = page_objects(page)
-    qr_source = "image"
-    payloads = [p for img in objects.images for p in read_qr(img)]
-    if not payloads:
-        qr_source = "render"
-        payloads = _qr_reads(image, raster, objects.squares, page.get_size()[1])
-    valid = [r for r in reads if boleto_math.is_valid_barcode(r)]
-    barcode = valid[0] if valid else None
+    # No text says how many boletos the page holds (a scanned carne): the whole page is read.
+    reads = _itf_reads(raster, page, objects.images, need=max(1, len(lines)),
+                       whole_page=not text.strip())
+    scanned = not text.strip() and bool(objects.images) and objects.squares is None
+    placed = [p for img in objects.images for p in _qr_in_image(img, thorough=False)]
+    payloads = list(placed)
+    if not any(pix_codes.is_br_code(p) for p in payloads):
+        # No Pix among the placed images (none, or only a portal's URL QR). A scan's image
+        # is the page: read it at full resolution; otherwise read the rendered page.
+        more = ([p for img in objects.images for p in _qr_in_image(img, thorough=True)]
+                if scanned else
+                _qr_reads(image, raster, objects.squares, page.get_size()[1],
+                          expected=_expects_qr(text, objects)))
+        placed += more if scanned else []
+        payloads += [p for p in more if p not in payloads]
+    barcode, others = _pick_barcodes(lines, reads)
     parsed = None
     if line:
-        parsed = boleto_math.parse(line, reference)
-    elif barcode:
-        parsed = boleto_math.parse(barcode, reference)
-    if parsed is None:
+        parsed = boleto_math.parse(line, reference, hints)
+    elif barcode:  # no text (a scan): the line is derived from the barcode
+        parsed = boleto_math.parse(barcode, reference, hints)
+    pix, pix_error = read_pix(payloads)
+    brcode = next((p for p in payloads if pix_codes.is_br_code(p)), None)
+    qr_source = None if brcode is None else "image" if brcode in placed else "render"
+    if parsed is None and pix is None:
         raise ParseError("no linha digitavel in the text layer and no readable barcode")
-    pix = pix_error = None
-    brcodes = [p for p in payloads if p.startswith("000201")]
-    if brcodes:
-        try:
-            pix = pix_codes.parse(brcodes[0])
-        except ParseError as exc:
-            pix_error = f"QR code is not a valid BR Code: {exc}"
-    elif payloads:
-        pix_error = "QR code found but it is not a Pix BR Code"
     return BoletoDocument(
         printed_line=line,
         boleto=parsed,
@@ -106,9 +124,63 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         barcode_reads=tuple(reads),
         pix=pix,
         pix_error=pix_error,
-        qr_source=qr_source if payloads else None,
+        qr_source=qr_source,
         page_text=text,
+        other_qr=tuple(p for p in payloads if not pix_codes.is_br_code(p)),
+        more=tuple(boleto_math.parse(code, reference, hints) for code in others),
     )
+
+
+def _pick_barcodes(lines: list[str], reads: list[str]) -> tuple[str | None, list[str]]:
+    """The barcode read for the first printed line, and the other boletos on the page (a
+    carne): further printed lines, then barcodes that no printed line accounts for.
+
+    When the first line's own barcode was not read, a barcode that no printed line accounts
+    for is taken as its (a rewritten line shows as a mismatch); so is another printed line's
+    barcode with the same amount and due date (malware that rewrote one of the two printed
+    copies). Another slip of a carne (its own due date or amount) is not: unread, not false.
+    """
+    valid = list(dict.fromkeys(r for r in reads if boleto_math.is_valid_barcode(r)))
+    promised = [boleto_math.barcode_from_line(x) for x in lines]
+    if not lines:
+        return (valid[0] if valid else None), valid[1:]
+    if promised[0] in valid:
+        barcode: str | None = promised[0]
+    else:
+        barcode = next((v for v in valid if v not in promised), None) or next(
+            (v for v in valid if v[5:19] == promised[0][5:19]), None)
+    extra = [v for v in valid if v != barcode and v not in promised]
+    return barcode, lines[1:] + extra
+
+
+def read_pix(payloads: list[str]) -> tuple[pix_codes.PixCode | None, str | None]:
+    """The Pix among a page's QR texts: only BR Codes count (a URL QR is simply not a Pix).
+
+    The first whose CRC holds wins, else the first that reads (its CRC is then judged); a BR
+    Code that does not read at all is said in words, apart, never as a failed CRC.
+    """
+    read: list[pix_codes.PixCode] = []
+    error = None
+    for payload in payloads:
+        if not pix_codes.is_br_code(payload):
+            continue
+        try:
+            read.append(pix_codes.parse(payload))
+        except ParseError as exc:
+            error = error or f"the Pix QR code is not a readable BR Code ({exc})"
+    if read:
+        return next((p for p in read if p.crc_valid), read[0]), None
+    return None, error
+
+
+_QR_WORDS = re.compile(r"(?i)\bpix\b|qr\s*-?\s*code|c[oó]digo\s+qr")
+
+
+def _expects_qr(text: str, objects: PageObjects) -> bool:
+    """Whether the page gives a reason to look hard for a QR: drawn squares, placed images,
+    or words that name one ("Pague com Pix", "QR Code"); a page that names none pays one
+    cheap 75 dpi look only."""
+    return objects.squares is not None or bool(objects.images) or bool(_QR_WORDS.search(text))
 
 
 def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
@@ -120,26 +192,75 @@ def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
     return image, Raster.of(image)
 
 
-def _itf_reads(raster: Raster) -> list[str]:
-    """ITF reads: the lower half (the ficha's barcode) on every 8th row first (a boleto's bars
-    are ~13 mm, 75 rows, tall), then the whole page on every 4th row, then every row."""
-    attempts = (
+def _itf_reads(raster: Raster, page: pdfium.PdfPage, images: tuple[Image.Image, ...],
+               need: int = 1, whole_page: bool = False) -> list[str]:
+    """ITF reads, cheapest first, until `need` valid barcodes are found.
+
+    The fast path, as before: the lower half (the ficha's barcode) on every 8th row (a
+    boleto's bars are ~13 mm, 75 rows, tall), then the whole page on every 4th row. Only when
+    that fails: columns (a page turned 90 or 270 degrees, by /Rotate or a sideways scan),
+    the placed images at their own resolution (a small raster barcode stretched over the
+    ficha, or a scan's own pixels), every row, and last a 300 dpi render of the page.
+    """
+    attempts = [
         lambda: read_itf(raster.band(raster.height // 2, raster.height), row_step=8),
         lambda: read_itf(raster, row_step=4),
+        lambda: read_itf(raster, row_step=4, vertical=True),
+        *(_image_attempt(img) for img in images),
         lambda: read_itf(raster, row_step=1),
-    )
+        lambda: _hires_reads(page),
+    ]
     reads: list[str] = []
-    for attempt in attempts:
+    for i, attempt in enumerate(attempts):
         reads += attempt()
-        if any(boleto_math.is_valid_barcode(r) for r in reads):
+        if whole_page and i == 0:
+            continue  # the lower half alone may hide a carne's other slips
+        if len({r for r in reads if boleto_math.is_valid_barcode(r)}) >= need:
             break
-    return reads
+    return list(dict.fromkeys(reads))
+
+
+def _image_attempt(image: Image.Image) -> Callable[[], list[str]]:
+    """Read an embedded image at its own resolution, rows then columns."""
+    def attempt() -> list[str]:
+        if image.width < 40 and image.height < 40:
+            return []
+        step = 2 if image.width * image.height < 1_000_000 else 4
+        raster = Raster.of(image)
+        found = read_itf(raster, row_step=step)
+        if not any(boleto_math.is_valid_barcode(r) for r in found):
+            found += read_itf(raster, row_step=step, vertical=True)
+        return found
+    return attempt
+
+
+def _hires_reads(page: pdfium.PdfPage) -> list[str]:
+    """The page again at 300 dpi (a barcode drawn too thin for 150 dpi), rows and columns."""
+    bitmap = page.render(scale=HIRES_DPI / 72, grayscale=True)
+    raster = (Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
+              if bitmap.mode == "L" and bitmap.stride == bitmap.width
+              else Raster.of(bitmap.to_pil()))
+    found = read_itf(raster, row_step=4)
+    if not any(boleto_math.is_valid_barcode(r) for r in found):
+        found += read_itf(raster, row_step=4, vertical=True)
+    return found
+
+
+def _qr_in_image(image: Image.Image, thorough: bool) -> list[str]:
+    """QR texts in a placed image. A large one (a scan) is read reduced to about 100 dpi
+    first (QR modules are large; full resolution costs 5x more); thorough reads it whole."""
+    factor = max(1, round(max(image.size) / QR_IMAGE_SIDE))
+    if thorough:
+        return read_qr(image, step=2) if factor > 1 else []
+    return read_qr(image.reduce(factor), step=2) if factor > 1 else read_qr(image)
 
 
 def _qr_reads(image: Image.Image, raster: Raster,
-              squares: tuple[float, float, float, float] | None, page_height: float) -> list[str]:
+              squares: tuple[float, float, float, float] | None, page_height: float,
+              expected: bool = True) -> list[str]:
     """QR reads on the page's render: first only where the page draws small squares (a vector
-    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi."""
+    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi, the last only
+    when a QR is expected (a page with no QR need not pay two full-page scans)."""
     if squares is not None:
         k, pad = BARCODE_DPI / 72, QUIET_ZONE_PT
         left, bottom, right, top = squares
@@ -150,4 +271,5 @@ def _qr_reads(image: Image.Image, raster: Raster,
             found = read_qr(image.crop(box))
             if found:
                 return found
-    return read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2) or read_qr(raster)
+    found = read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2)
+    return found or (read_qr(raster) if expected else [])

@@ -64,6 +64,7 @@ class Email:
     forwarded: tuple[Email, ...]
     defects: tuple[str, ...]
     authentication_results: tuple[str, ...]
+    from_header: str | None = None  # the From header as sent (unfolded), for people to read
 
     @property
     def from_domain(self) -> str | None:
@@ -78,18 +79,35 @@ class Email:
         return tuple(d for d in self.defects if d.split(":", 1)[0] in FATAL_DEFECTS)
 
 
-def sniff(data: bytes) -> str:
-    """Classify bytes by their content, never by their name."""
+# Roots an NFS-e file may start with (ABRASF, national, their lists and SOAP envelopes), with
+# or without a namespace prefix: these are XML even when nothing declares them so.
+_XML_ROOT = re.compile(
+    rb"<\s*(?:[\w.-]+:)?(?:CompNfse|Nfse|NFSe|ListaNfse|ConsultarNfse\w*|GerarNfse\w*|"
+    rb"EnviarLoteRps\w*|Envelope)[\s>/]")
+_HTML_START = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|meta|div|p|span|table|br|"
+                         rb"!doctype\s+netscape-bookmark)\b", re.IGNORECASE)
+
+
+def sniff(data: bytes, declared_xml: bool = False) -> str:
+    """Classify bytes by their content, never by their name.
+
+    Markup is XML only when the part declares XML (declared_xml: its type or name says so),
+    starts with an XML declaration, or starts with an NFS-e root: many ordinary parts start
+    with "<" (Apple's watch-html, text/richtext, a bookmarks file) and are not XML files.
+    """
+    if not data:
+        return "empty"
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if b"%PDF-" in data[:1024]:
         return "pdf"
     if head.startswith((b"\xff\xfe<", b"\xfe\xff\x00<")):
         return "xml"
     if head.startswith(b"<"):
-        low = head[:300].lower()
-        if low.startswith((b"<!doctype html", b"<html")):
+        if head.startswith(b"<?xml") or _XML_ROOT.match(head):
+            return "xml"
+        if _HTML_START.match(head):
             return "html"
-        return "xml"
+        return "xml" if declared_xml else "text"
     if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
         return "image"
     if head.startswith(b"PK\x03\x04"):
@@ -161,6 +179,14 @@ def header_text(value: str) -> str:
     return " ".join(value.split())
 
 
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def unfold(value: str) -> str:
+    """RFC 5322 unfolding: a line break before white space is removed, stray ones too."""
+    return _FOLD.sub("", value).replace("\r", "").replace("\n", "")
+
+
 def _headers(msg: Message) -> dict[str, list[str]]:
     """Raw header values by lower-case name, in order (compat32 keeps them as sent)."""
     out: dict[str, list[str]] = {}
@@ -187,6 +213,17 @@ def _filename(part: Message) -> str | None:
 
 def _defects(part: Message) -> list[str]:
     return [f"{type(d).__name__}: {d}" for d in getattr(part, "defects", [])]
+
+
+def _empty_multipart(part: Message) -> bool:
+    """A nested multipart with nothing in it (only its closing delimiter, or nothing): some
+    mailers write an empty multipart/alternative; it carries nothing and breaks nothing."""
+    if part.get_content_maintype() != "multipart" or part.is_multipart():
+        return False
+    payload = part.get_payload()
+    text = payload if isinstance(payload, str) else ""
+    boundary = part.get_boundary() or ""
+    return not text.replace(f"--{boundary}--", "").strip() if boundary else not text.strip()
 
 
 def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
@@ -238,6 +275,8 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
 
     inner_messages: list[Message] = []
     for part in _leaves(msg, inner_messages):
+        if part is not msg and _empty_multipart(part):
+            continue  # an empty nested multipart: nothing to read, nothing broken
         if part is not msg:
             defects.extend(_defects(part))
         ctype = part.get_content_type()
@@ -254,11 +293,12 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
             body = decode_text(payload, part.get_content_charset())
             (texts if ctype == "text/plain" else htmls).append(body)
             continue
+        claimed = _claimed(filename, ctype)
         attachments.append(Attachment(
             filename=filename,
             content_type=ctype,
-            kind=sniff(payload),
-            claimed=_claimed(filename, ctype),
+            kind=sniff(payload, declared_xml=claimed == "xml" or ctype.endswith("+xml")),
+            claimed=claimed,
             data=payload,
             sha256=hashlib.sha256(payload).hexdigest(),
             defects=tuple(_defects(part)),
@@ -277,10 +317,13 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
         text = f"{text}\n{html_text}" if text else html_text
 
     from_name = from_addr = None
+    raw_from = unfold(headers.get("from", [""])[0])
     try:
         # The From header alone goes through the RFC 5322 address parser: an encoded word
         # holding "<someone@serpro.gov.br>" stays inside the display name, never the sender.
-        header = email.policy.default.header_factory("from", headers.get("from", [""])[0])
+        # Unfolded first: Python's own email package folds a long display name away from the
+        # address, and the parser refuses a line break inside an address.
+        header = email.policy.default.header_factory("from", raw_from)
         if header.addresses:
             first = header.addresses[0]
             from_name = first.display_name or None
@@ -306,4 +349,5 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
         forwarded=tuple(forwarded),
         defects=tuple(dict.fromkeys(defects)),
         authentication_results=auth,
+        from_header=header_text(raw_from) or None,
     )

@@ -68,9 +68,40 @@ def field(tag: str, value: str) -> str:
     return f"{tag}{len(value):02d}{value}"
 
 
+BR_CODE_PREFIX = "000201"  # EMV payload format indicator: field 00, length 02, value "01"
+_AMOUNT = re.compile(r"(\d{1,13}(?:\.\d{0,2})?|\.\d{1,2})")
+
+
+def is_br_code(text: str) -> bool:
+    """A QR's text is a BR Code (an EMV payload) only if it starts with "000201"; anything
+    else (a URL to the vendor's portal, a vCard) is simply not a Pix."""
+    return text.strip().lstrip("\ufeff").startswith(BR_CODE_PREFIX)
+
+
+def _sub_fields(value: str) -> dict[str, str]:
+    """A template's sub-fields; a template that does not split is read as having none (EMV
+    readers ignore what they do not use)."""
+    try:
+        return dict(tlv(value))
+    except ParseError:
+        return {}
+
+
+def parse_amount(text: str) -> Decimal:
+    """Field 54 as EMV allows it: digits with an optional point and up to two decimals
+    ("10", "10.", "10.5", ".50"); more decimals are refused, never rounded."""
+    value = text.strip()
+    if not _AMOUNT.fullmatch(value):
+        raise ParseError(f"field 54 (amount) is not an amount: {text!r}")
+    try:
+        return Decimal(value.rstrip(".") or "0").quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise ParseError(f"field 54 (amount) is not a number: {text!r}") from exc
+
+
 def parse(payload: str) -> PixCode:
     """Read a BR Code payload; the CRC is checked, not enforced (see crc_valid)."""
-    payload = payload.strip()
+    payload = payload.strip().lstrip("\ufeff")
     fields = dict(tlv(payload))
     if fields.get("00") != "01":
         raise ParseError("not an EMV BR Code: field 00 is not '01'")
@@ -81,26 +112,21 @@ def parse(payload: str) -> PixCode:
     key = url = None
     for tag in (str(t) for t in range(26, 52)):
         if tag in fields:
-            sub = dict(tlv(fields[tag]))
+            sub = _sub_fields(fields[tag])
             if sub.get("00", "").lower() == PIX_GUI:
                 key = sub.get("01")
                 url = sub.get("25")
                 break
     txid = None
     if "62" in fields:
-        txid = dict(tlv(fields["62"])).get("05")
+        txid = _sub_fields(fields["62"]).get("05")
         if txid == "***":
             txid = None
     amount = None
-    if "54" in fields:
+    if fields.get("54", "").strip():
         # EMV: up to 13 characters, digits with at most two decimals. Never rounded: a
         # '123.454' must not pass for the boleto's 123.45.
-        if not re.fullmatch(r"\d{1,10}(\.\d{1,2})?", fields["54"]):
-            raise ParseError(f"field 54 (amount) is not an amount: {fields['54']!r}")
-        try:
-            amount = Decimal(fields["54"]).quantize(Decimal("0.01"))
-        except InvalidOperation as exc:
-            raise ParseError(f"field 54 (amount) is not a number: {fields['54']!r}") from exc
+        amount = parse_amount(fields["54"])
     return PixCode(
         payload=payload,
         crc_valid=crc_ok,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from parsers import cnpj as cnpj_rules
 from parsers.body import BodyFields
-from parsers.boleto import barcode_from_line, format_line
+from parsers.boleto import barcode_from_line, due_date_candidates, format_line
 from parsers.message import ParsedMessage
 from parsers.pix import names_match
 from parsers.xmldsig import verify_signatures
@@ -57,7 +57,9 @@ def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     if m.forwarded and not _domain_ok(m.email.from_domain, tuple(ctx.company_domains)):
         return Check(name, "unknown", f"forwarded by {m.email.from_address}, who is not in "
                      "company.email_domains: the original sender cannot be trusted")
-    sender = m.effective.from_address or "(no From)"
+    raw = m.effective.from_header
+    sender = m.effective.from_address or (f"the From header {raw!r}, which names no address"
+                                          if raw else "(no From header)")
     via = f" (forwarded by {m.email.from_address})" if m.forwarded else ""
     if ctx.vendor.sender_matches(m.effective.from_domain):
         return Check(name, "pass", f"{sender} is on {allowed}{via}")
@@ -204,7 +206,9 @@ def check_digits(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     if b is None:
         return Check(name, "skipped", "no boleto attached")
     if b.boleto is None:
-        return Check(name, "unknown", "no line or barcode could be read")
+        pix = " (only its Pix QR code was read)" if b.pix is not None else ""
+        return Check(name, "unknown", f"no line or barcode could be read{pix}: look at the "
+                     "boleto before paying")
     if b.boleto.check_digits_ok:
         return Check(name, "pass", "all check digits hold")
     return Check(name, "fail", "; ".join(b.boleto.check_digit_problems))
@@ -251,16 +255,23 @@ def amount_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     """The boleto asks for the NFS-e's net (or services) amount."""
     name = "boleto.amount_matches_nfse"
     b, nfse = _boleto(m), _nfse(m)
-    if b is None or b.boleto is None:
+    pix_only = b is not None and b.boleto is None and b.pix is not None \
+        and b.pix.amount is not None
+    if b is None or (b.boleto is None and not pix_only):
         return Check(name, "skipped", "no boleto attached")
     if nfse is None:
         return Check(name, "unknown", "no NFS-e to compare the amount with")
-    amount = b.boleto.amount
+    if pix_only:  # a Pix-only bill: what is paid is the QR's amount
+        assert b.pix is not None and b.pix.amount is not None
+        amount, what = b.pix.amount, "Pix"
+    else:
+        assert b.boleto is not None
+        amount, what = b.boleto.amount, "boleto"
     if amount == nfse.net_amount:
         return Check(name, "pass", f"{_money(amount)} = NFS-e net amount")
     if amount == nfse.services_amount:
         return Check(name, "pass", f"{_money(amount)} = NFS-e services amount")
-    return Check(name, "fail", f"boleto {_money(amount)}, NFS-e net {_money(nfse.net_amount)} "
+    return Check(name, "fail", f"{what} {_money(amount)}, NFS-e net {_money(nfse.net_amount)} "
                  f"(services {_money(nfse.services_amount)})")
 
 
@@ -276,17 +287,24 @@ def due_date_matches(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check
                      else "the boleto has no due date (factor 0000)")
     if due == f.due_date:
         return Check(name, "pass", f"both say {due:%d/%m/%Y}")
+    if f.due_date in due_date_candidates(b.boleto.due_factor):  # the factor's other reading
+        return Check(name, "pass", f"both say {f.due_date:%d/%m/%Y} (the factor "
+                     f"{b.boleto.due_factor:04d} read after the 2025 restart)")
     return Check(name, "fail", f"boleto {due:%d/%m/%Y}, email {f.due_date:%d/%m/%Y}")
 
 
 def pix_crc(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
-    """The Pix code's CRC holds (an edited QR payload breaks it)."""
+    """The Pix code's CRC holds (an edited QR payload breaks it).
+
+    Only BR Codes count: another QR (a portal's URL) is no Pix and plays no part here, and a
+    BR Code that cannot be read is said as such (a person looks), never as a failed CRC.
+    """
     name = "pix.crc"
     b = _boleto(m)
     if b is None or (b.pix is None and b.pix_error is None):
         return Check(name, "skipped", "no Pix QR code on the boleto")
     if b.pix is None:
-        return Check(name, "fail", b.pix_error or "unreadable Pix code")
+        return Check(name, "unknown", b.pix_error or "the Pix QR code could not be read")
     if b.pix.crc_valid:
         return Check(name, "pass", "CRC-16 holds")
     return Check(name, "fail", "the QR code's CRC does not match its content (edited payload)")
@@ -300,8 +318,9 @@ def pix_amount(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
         return Check(name, "skipped", "no Pix QR code on the boleto")
     if b.pix.amount is None:
         return Check(name, "skipped", "the Pix code carries no amount")
-    if b.boleto is None:
-        return Check(name, "unknown", "no boleto amount to compare")
+    if b.boleto is None:  # a Pix-only bill: its amount is compared with the NFS-e instead
+        return Check(name, "skipped", "no line or barcode: the Pix amount is compared with "
+                     "the NFS-e (boleto.amount_matches_nfse)")
     if b.pix.amount == b.boleto.amount:
         return Check(name, "pass", f"{_money(b.pix.amount)} on both")
     return Check(name, "fail", f"Pix {_money(b.pix.amount)}, boleto {_money(b.boleto.amount)}")

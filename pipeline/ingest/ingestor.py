@@ -177,15 +177,18 @@ class Ingestor:
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
             m = outcome
+            # The vendor first: mail from no configured vendor is ignored however odd its MIME;
+            # only a vendor's unreadable mail is quarantined.
+            vendor = identify_vendor(m, self.config.vendors.values())
+            if vendor is None:
+                _fill_headers(row, m)
+                sender = m.effective.from_address or m.effective.from_header or "unknown"
+                return self._close(s, row, "ignored", "not from a configured vendor "
+                                   f"(sender {sender})")
             if m.problems:
                 _fill_headers(row, m)
                 self._store_documents(s, row, m, self._write_documents(m))
                 return self._close(s, row, "quarantined", "; ".join(m.problems))
-            vendor = identify_vendor(m, self.config.vendors.values())
-            if vendor is None:
-                _fill_headers(row, m)
-                return self._close(s, row, "ignored", "not from a configured vendor "
-                                   f"(sender {m.effective.from_address or 'unknown'})")
             if not any(d.role in BILL_ROLES for d in m.documents):
                 _fill_headers(row, m)
                 return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
