@@ -8,9 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS
 
-VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
 VERDICT_STYLE = {"ok": "green", "review": "yellow", "block": "bold red"}
 STATUS_WORDS = {"invoice": "fatura", "ignored": "ignorada", "quarantined": "quarentena",
                 "duplicate": "duplicada"}

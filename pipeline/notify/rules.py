@@ -24,8 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from parsers.cnpj import format_cnpj
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
-from pipeline.cli.display import VERDICT_WORDS
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
 from pipeline.config.settings import Config, ContractConfig
 from pipeline.costs.forecast import forecast
 from pipeline.costs.metrics import proof

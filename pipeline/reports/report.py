@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, select
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
-from pipeline.cli.display import VERDICT_WORDS
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
 from pipeline.config.settings import Config
 from pipeline.notify.rules import SAO_PAULO, has_bill, today_local
 from pipeline.templates import decimal_comma, mes, render
