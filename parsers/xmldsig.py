@@ -7,6 +7,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from lxml import etree
@@ -92,7 +93,7 @@ def _cert_of(sig: etree._Element) -> x509.Certificate | None:
     found = sig.find(f".//{{{DS}}}X509Certificate")
     if found is None or not (found.text or "").strip():
         return None
-    body = "".join(found.text.split())
+    body = "".join((found.text or "").split())
     pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
     try:
         return x509.load_pem_x509_certificate(pem.encode())
@@ -137,7 +138,7 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     uri = ref.get("URI", "") if ref is not None else ""
     cert = _cert_of(sig)
     when = signing_time(sig)
-    who = {
+    who: dict[str, Any] = {
         "signer_cn": _cn(cert) if cert else None,
         "signer_cnpj": signer_cnpj(cert) if cert else None,
         "not_before": cert.not_valid_before_utc.date().isoformat() if cert else None,
@@ -151,6 +152,8 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     if cert is None:
         return SignatureResult(uri, False, "no X509 certificate in KeyInfo", **who)
     parent = sig.getparent()
+    if parent is None:
+        return SignatureResult(uri, False, "the signature is the whole document", **who)
     last_error = "signature does not hold"
     for how, strip in (("as stored", False), ("after removing whitespace-only text", True)):
         root = copy.deepcopy(parent)  # a copy: canonicalising in place can add xmlns=""
