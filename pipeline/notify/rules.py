@@ -18,9 +18,6 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from parsers.cnpj import format_cnpj
@@ -31,6 +28,7 @@ from pipeline.costs.metrics import proof
 from pipeline.templates import brl, mes, render
 from storage import BoletoRow, CheckRow, Document, Invoice
 from storage.alert_models import Alert
+from storage.sql import insert_ignore
 from storage.types import to_cents, utcnow
 from storage.usage_models import Reconciliation
 from storage.verification_models import Verification
@@ -165,17 +163,8 @@ def enqueue(session: Session, config: Config, *, key: str, kind: str, subject: s
                 body_html=render("alert.html.j2", **ctx), attachments=json.dumps(docs),
                 message_id=f"<confere.{kind}.{uuid4().hex}@{_sender_domain(config)}>",
                 next_attempt_at=now, created_at=now)
-    values = row.model_dump(exclude={"id"})
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = pg_insert(Alert).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"])
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(Alert).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"])
-    else:
-        stmt = insert(Alert).values(**values)
-    written = session.execute(stmt).rowcount == 1
+    written = insert_ignore(session, Alert, row.model_dump(exclude={"id"}),
+                            key=["dedupe_key"]) == 1
     if written:
         log.info("alert %s queued: %s", key, subject)
     return key if written else None
