@@ -15,6 +15,7 @@ from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XM
 from signxml.exceptions import InvalidInput, InvalidSignature
 
 from parsers.errors import ParseError
+from parsers.text import only_digits
 from parsers.xmlsafe import local, parse_xml
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -70,7 +71,7 @@ def signer_cnpj(cert: x509.Certificate) -> str | None:
         pass
     cn = _cn(cert)
     if cn and ":" in cn:
-        tail = re.sub(r"\D", "", cn.rsplit(":", 1)[1])
+        tail = only_digits(cn.rsplit(":", 1)[1])
         if len(tail) == 14:
             return tail
     return None

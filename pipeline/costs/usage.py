@@ -6,7 +6,6 @@ import multiprocessing
 import os
 import queue as queue_mod
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -18,8 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from parsers import cnpj as cnpj_rules
 from parsers.errors import RowError
+from parsers.months import MonthCache
+from parsers.text import strip_accents
 from pipeline.config.settings import Config
-from pipeline.costs.pricing import SAO_PAULO, USAGE_TYPES, is_billable, month_bounds, type_from_path
+from pipeline.costs.pricing import USAGE_TYPES, is_billable, type_from_path
 from pipeline.costs.usage_read import Layout, Row, inspect_file, quoted_rows, span_rows, split_spans
 from storage.db import make_engine
 from storage.sql import driver_insert_ignore
@@ -54,21 +55,6 @@ class ImportReport:
 
 
 
-class MonthCache:
-    """YYYY-MM in America/Sao_Paulo of UTC instants, fast for runs of the same month."""
-
-    def __init__(self) -> None:
-        self._start = self._end = datetime.min.replace(tzinfo=UTC)
-        self._month = ""
-
-    def month(self, utc: datetime) -> str:
-        """The local month of an aware UTC instant."""
-        if not self._start <= utc < self._end:
-            self._month = utc.astimezone(SAO_PAULO).strftime("%Y-%m")
-            self._start, self._end = month_bounds(self._month)
-        return self._month
-
-
 COLUMNS = ("request_id", "occurred_at", "month", "contract", "contratante", "type", "id_sistema",
            "id_servico", "status", "billable", "source")
 
@@ -92,8 +78,7 @@ def _sqlite_time(moment: datetime) -> str:
 
 def usage_type(value: str) -> str:
     """A usage type from `type` (consulta...) words, accents and case ignored."""
-    folded = unicodedata.normalize("NFKD", value.strip().lower())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = strip_accents(value.strip().lower())
     if folded in TYPE_WORDS:
         return TYPE_WORDS[folded]
     raise RowError("type", f"{value!r} is not a type (use {', '.join(USAGE_TYPES)})")

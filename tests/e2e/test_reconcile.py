@@ -185,7 +185,7 @@ def test_forecast_projects_the_band_reached_and_the_budget(tmp_path):
 
 
 def test_the_current_month_carries_its_forecast(tmp_path, demo_config):
-    from pipeline.costs.pricing import SAO_PAULO, month_of
+    from parsers.months import SAO_PAULO, month_of
 
     cfg = config_mod.load(demo_config)
     engine = open_store(cfg.database_url)
