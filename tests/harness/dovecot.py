@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from harness import logs
 from harness.pgcluster import free_port
 
 MAIL_ID = 65534  # nobody / nogroup: the mail storage owner when running as root
@@ -86,10 +87,12 @@ class Dovecot:
 
     def start(self) -> None:
         """Start the server and wait until it greets on its port."""
-        # dovecot forks into the background and keeps its std streams: no pipes here.
-        subprocess.run(["dovecot", "-c", str(self.conf)], check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        # dovecot forks into the background and keeps its std streams: a file, not a pipe.
+        with (self.root / "dovecot.stderr").open("ab") as stderr:
+            done = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"dovecot exited {done.returncode}; log:\n{self.log()}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -132,8 +135,11 @@ class Dovecot:
 
     def log(self) -> str:
         """The server's log (for failure messages)."""
-        p = self.root / "dovecot.log"
-        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+        text = ""
+        for name in ("dovecot.stderr", "dovecot.log"):
+            p = self.root / name
+            text += p.read_text(errors="replace") if p.exists() else ""
+        return text[-4000:]
 
     def add_user(self, name: str) -> str:
         """Create a user with an empty INBOX; returns the name."""
@@ -185,11 +191,13 @@ def dovecot_server() -> Iterator[Dovecot]:
     root = Path(tempfile.mkdtemp(prefix="confere-dovecot-"))
     os.chmod(root, 0o755)
     server = Dovecot(root)
-    server.start()
+    logs.register(f"dovecot {root}", server.log)
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        logs.unregister(f"dovecot {root}")
         shutil.rmtree(root, ignore_errors=True)
 
 
