@@ -46,10 +46,16 @@ def _insert(session: Session | Connection, model: type[SQLModel] | Table) -> Any
 
 def insert_ignore(session: Session | Connection, model: type[SQLModel] | Table,
                   rows: Row | Sequence[Row], key: Sequence[str]) -> int:
-    """INSERT ... ON CONFLICT (key) DO NOTHING; how many rows were written."""
-    stmt = _insert(session, model).values(rows).on_conflict_do_nothing(index_elements=list(key))
-    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
-    return result.rowcount
+    """INSERT ... ON CONFLICT (key) DO NOTHING; how many rows were written.
+
+    Counted from RETURNING, not rowcount: on PostgreSQL a single-row INSERT into a table with a
+    serial key reports rowcount -1 (SQLAlchemy fetches the new key), which read as "not written".
+    """
+    table = _table(model)
+    stmt = (_insert(session, table).values(rows)
+            .on_conflict_do_nothing(index_elements=list(key))
+            .returning(*table.primary_key.columns))
+    return len(session.execute(stmt).all())
 
 
 def upsert(session: Session | Connection, model: type[SQLModel] | Table, rows: Sequence[Row], *,
