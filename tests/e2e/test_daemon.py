@@ -27,6 +27,9 @@ def _engine(tmp_path: Path):
     return create_engine(f"sqlite:///{tmp_path / 'confere.db'}")
 
 
+# slow: a daemon subprocess polling a real Dovecot; the fast subset runs the daemon's jobs
+# in-process (tests/live/test_daemon_jobs.py).
+@pytest.mark.slow
 def test_daemon_ingests_a_new_bill_within_one_interval(dovecot, tmp_path):
     user = dovecot.add_user("daemonbill")
     cfg = write_config(tmp_path, mailbox_toml(dovecot, user, every="2s"))
