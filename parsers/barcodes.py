@@ -46,7 +46,7 @@ class Raster:
         return cls(address, gray.width + 2 * MARGIN, gray.height + 2 * MARGIN, data)
 
     @classmethod
-    def view(cls, buffer: ctypes.Array, width: int, height: int) -> Raster:  # type: ignore[type-arg]
+    def view(cls, buffer: ctypes.Array, width: int, height: int) -> Raster:
         """Pixels already in memory, one byte each with no row padding (a gray page render)."""
         assert ctypes.sizeof(buffer) >= width * height, "buffer smaller than the image"
         return cls(ctypes.addressof(buffer), width, height, buffer)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+
+from parsers.text import fold, only_digits
 
 MONTHS = {
     "janeiro": 1, "fevereiro": 2, "marco": 3, "abril": 4, "maio": 5, "junho": 6,
@@ -41,13 +42,6 @@ class BodyFields:
     contract_number: str | None
     reference_month: str | None  # YYYY-MM
     due_date: date | None
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, whitespace folded: what label patterns match against."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(plain.lower().split())
 
 
 @lru_cache(maxsize=256)
@@ -114,7 +108,7 @@ def extract(text: str, patterns: BodyPatterns) -> BodyFields:
     month = _first(folded, patterns.reference_month)
     due = _first(folded, patterns.due_date)
     return BodyFields(
-        contract_number=re.sub(r"\D", "", contract) if contract else None,
+        contract_number=only_digits(contract) if contract else None,
         reference_month=parse_month(month) if month else None,
         due_date=parse_date(due) if due else None,
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from parsers.errors import NotABoletoError, ParseError
+from parsers.text import only_digits
 
 FACTOR_BASE = date(1997, 10, 7)
 _CYCLE = 9000  # factors 1000..9999 repeat every 9,000 days since 2025-02-22
@@ -29,9 +29,7 @@ class Boleto:
     check_digit_problems: tuple[str, ...]
 
 
-def digits(text: str) -> str:
-    """Only the digits of a string."""
-    return re.sub(r"\D", "", text)
+digits = only_digits  # the boleto math's name for it
 
 
 def mod10(number: str) -> int:

@@ -8,13 +8,14 @@ Gross revenue is account 3.01.01.01.01 and its deductions 3.01.01.01.02; the ann
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from parsers import cnpj as cnpj_rules
-from parsers.errors import EcfError
+from parsers.errors import EcfError, ParseError
+from parsers.money import parse_amount
+from parsers.text import strip_accents
 
 GROSS = "3.01.01.01.01"
 DEDUCTIONS = "3.01.01.01.02"
@@ -93,22 +94,14 @@ def _date(text: str, where: str) -> date:
 
 
 def _amount(text: str, where: str) -> Decimal:
-    t = text.strip()
-    if "," in t:
-        t = t.replace(".", "").replace(",", ".")
     try:
-        return Decimal(t or "0")
-    except InvalidOperation:
+        return parse_amount(text) if text.strip() else Decimal(0)
+    except ParseError:
         raise EcfError(f"{where}: {text!r} is not an amount") from None
 
 
-def _fold(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text.upper())
-    return "".join(ch for ch in folded if not unicodedata.combining(ch))
-
-
 def _kind(description: str) -> str | None:
-    folded = _fold(description)
+    folded = strip_accents(description.upper())
     for kind, words in KIND_WORDS:
         if any(w in folded for w in words):
             return kind

@@ -17,6 +17,7 @@ from email.errors import InvalidBase64PaddingDefect
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from lxml import etree
 from lxml import html as lxml_html
 
 from parsers.errors import ParseError
@@ -158,7 +159,7 @@ def html_to_text(markup: str) -> str:
     markup = _CELLS.sub(" \t ", markup)
     try:
         doc = lxml_html.document_fromstring(markup)
-    except (ValueError, lxml_html.etree.ParserError):
+    except (ValueError, etree.ParserError):
         return re.sub(r"<[^>]+>", " ", markup)
     for bad in doc.xpath("//script|//style|//head"):
         bad.drop_tree()
@@ -240,7 +241,7 @@ def _leaves(part: Message, inner_messages: list[Message]) -> list[Message]:
                 decoded = (base64.b64decode(encoded) if cte == "base64"
                            else quopri.decodestring(encoded))
             except (binascii.Error, ValueError):
-                part.defects.append(InvalidBase64PaddingDefect())  # type: ignore[attr-defined]
+                part.defects.append(InvalidBase64PaddingDefect())
                 return []
             inner_messages.append(email.message_from_bytes(decoded))
             return []
@@ -283,7 +284,8 @@ def parse_email(raw: bytes, _depth: int = 0) -> Email:
         filename = _filename(part)
         disposition = (part.get_content_disposition() or "").lower()
         try:
-            payload = part.get_payload(decode=True) or b""
+            got = part.get_payload(decode=True)
+            payload = got if isinstance(got, bytes) else b""
         except Exception as exc:
             defects.append(f"UndecodablePayload: {exc}")
             payload = b""

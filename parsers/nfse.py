@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lxml import etree
 
 from parsers.cnpj import normalize
 from parsers.errors import NotAnNfseError, ParseError
+from parsers.money import parse_money
 from parsers.xmlsafe import child, descendants, local, parse_xml, text
 
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 NACIONAL_NS = "http://www.sped.fazenda.gov.br/nfse"
 ZERO = Decimal("0.00")
-MAX_AMOUNT = Decimal(10) ** 12  # a trillion reais: past this, a value is hostile, not a bill
 # Identifiers longer than these are refused (the store's columns hold no more).
 MAX_LEN = {"number": 32, "verification_code": 64, "service_item": 32, "municipality_code": 16,
            "provider_municipal_registration": 32}
@@ -62,16 +62,10 @@ def money(value: str | None, field: str) -> Decimal:
     """An XML amount ('1234.56', '2.5000', rarely '1234,56') as Decimal with two places."""
     if value is None:
         return ZERO
-    v = value.strip()
-    if "," in v and "." not in v:
-        v = v.replace(",", ".")
     try:
-        amount = Decimal(v)
-    except InvalidOperation as exc:
-        raise ParseError(f"{field}: {value!r} is not an amount") from exc
-    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
-        raise ParseError(f"{field}: {value!r} is not a plausible amount")
-    return amount.quantize(Decimal("0.01"))
+        return parse_money(value)
+    except ParseError as exc:
+        raise ParseError(f"{field}: {exc}") from exc
 
 
 def optional_money(value: str | None, field: str) -> Decimal | None:

@@ -6,14 +6,16 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import pdfplumber
 
-from parsers.body import fold, parse_month
+from parsers.body import parse_month
 from parsers.cnpj import normalize
 from parsers.errors import ParseError
+from parsers.money import parse_money
 from parsers.pdf import open_pdf, page_texts
+from parsers.text import fold, only_digits
 
 _CNPJ = r"([0-9A-Z]{2}\.?[0-9A-Z]{3}\.?[0-9A-Z]{3}/?[0-9A-Z]{4}-?\d{2})"
 _MONEY = r"(?:r\$\s*)?(\d{1,3}(?:\.\d{3})*,\d{2}|\d+,\d{2}|\d+\.\d{2})"
@@ -41,20 +43,6 @@ class NfsePdf:
     services_amount: Decimal | None
     net_amount: Decimal | None
     text: str
-
-
-def br_money(value: str) -> Decimal:
-    """'1.234,56' or '1234.56' as Decimal."""
-    v = value.strip()
-    if "," in v:
-        v = v.replace(".", "").replace(",", ".")
-    try:
-        amount = Decimal(v).quantize(Decimal("0.01"))
-    except InvalidOperation as exc:
-        raise ParseError(f"{value!r} is not an amount") from exc
-    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
-        raise ParseError(f"{value!r} is not a plausible amount")
-    return amount
 
 
 def looks_like_nfse(text: str) -> bool:
@@ -119,11 +107,11 @@ def _fields(text: str) -> NfsePdf:
     return NfsePdf(
         number=_first(folded, "number"),
         verification_code=code.upper() if code else None,
-        access_key=re.sub(r"\D", "", key) if key else None,
+        access_key=only_digits(key) if key else None,
         competence=date(int(month[:4]), int(month[5:]), 1) if month else None,
         provider_cnpj=_party_cnpj(folded, "prestador"),
         taker_cnpj=_party_cnpj(folded, "tomador"),
-        services_amount=br_money(services) if services else None,
-        net_amount=br_money(net) if net else None,
+        services_amount=parse_money(services) if services else None,
+        net_amount=parse_money(net) if net else None,
         text=text,
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from parsers.errors import ParseError
+from parsers.text import strip_accents
 
 PIX_GUI = "br.gov.bcb.pix"
 
@@ -142,9 +142,7 @@ def parse(payload: str) -> PixCode:
 
 def normalize_name(name: str) -> str:
     """Upper case, accents and punctuation removed, spaces folded, for name comparison."""
-    folded = unicodedata.normalize("NFKD", name)
-    ascii_only = "".join(c for c in folded if not unicodedata.combining(c))
-    kept = "".join(c if c.isalnum() else " " for c in ascii_only.upper())
+    kept = "".join(c if c.isalnum() else " " for c in strip_accents(name).upper())
     return " ".join(kept.split())
 
 

@@ -47,13 +47,14 @@ def expand_winmail(raw: bytes) -> bytes | None:
         if not parent.is_multipart():
             continue
         parts = parent.get_payload()
-        new_parts: list[Message] = []
+        new_parts: list[Message | str] = []
         for part in parts:
             if not isinstance(part, Message) or part.is_multipart() or not _is_tnef(part):
                 new_parts.append(part)
                 continue
             try:
-                files = tnef_files(part.get_payload(decode=True) or b"")
+                got = part.get_payload(decode=True)
+                files = tnef_files(got if isinstance(got, bytes) else b"")
             except Exception as exc:  # a damaged winmail.dat stays as it is
                 log.warning("winmail.dat not readable: %s", exc)
                 new_parts.append(part)

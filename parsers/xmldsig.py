@@ -7,6 +7,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -174,7 +175,7 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     certs = _certs_of(sig)
     cert = certs[0] if certs else None
     when = signing_time(sig)
-    who = {
+    who: dict[str, Any] = {
         "certificates": tuple(c.public_bytes(Encoding.DER) for c in certs),
         "signer_dns": dns_names(cert) if cert else (),
         "signer_cn": _cn(cert) if cert else None,
@@ -190,6 +191,8 @@ def _verify_one(sig: etree._Element) -> SignatureResult:
     if cert is None:
         return SignatureResult(uri, False, "no X509 certificate in KeyInfo", **who)
     parent = sig.getparent()
+    if parent is None:
+        return SignatureResult(uri, False, "the signature is the whole document", **who)
     last_error = "signature does not hold"
     for how, strip in (("as stored", False), ("after removing whitespace-only text", True)):
         root = copy.deepcopy(parent)  # a copy: canonicalising in place can add xmlns=""

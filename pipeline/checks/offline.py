@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,10 +38,6 @@ def _money(v: Decimal | None) -> str:
         return "?"
     s = f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
     return f"R$ {s}"
-
-
-def _digits(v: str | None) -> str:
-    return re.sub(r"\D", "", v or "")
 
 
 def _domain_ok(domain: str | None, allowed: tuple[str, ...]) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from pipeline.checks.vocabulary import Check, verdict
 from storage import CheckRow, Invoice, utcnow
+from storage.sql import bulk_insert
 
 
 def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *,
@@ -24,7 +24,7 @@ def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *
     if new:  # one multi-row INSERT, no row objects: the bulk of a bill's writes
         by_name = {c.name: c for c in checks}
         now = utcnow()
-        session.execute(insert(CheckRow), [
+        bulk_insert(session, CheckRow, [
             {"invoice_id": invoice.id, "name": c.name, "outcome": c.outcome, "detail": c.detail,
              "checked_at": now} for c in by_name.values()])
         invoice.verdict = verdict(by_name.values())

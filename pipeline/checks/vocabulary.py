@@ -41,6 +41,9 @@ FORGERY_GRADE = frozenset({
     "email.authentication",
 })
 
+# The verdicts in words for finance people (alerts, reports, CLI tables).
+VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
+
 
 @dataclass(frozen=True)
 class Check:

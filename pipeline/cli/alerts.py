@@ -11,9 +11,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
 
+from parsers.months import SAO_PAULO, previous_month, today_local
 from pipeline.cli.app import App, config_option, emit, out_console
 from pipeline.notify.delivery import deliver_pending, retry_failed
-from pipeline.notify.rules import SAO_PAULO, evaluate_time_rules, previous_month, today_local
+from pipeline.notify.rules import evaluate_time_rules
 from pipeline.reports.report import FORMATS, build, render_report
 from storage import Invoice
 from storage.alert_models import Alert

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,13 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from parsers.ecf import parse_ecf
-from parsers.errors import ConfereError, EcfError
+from parsers.errors import ConfereError, EcfError, ParseError
+from parsers.money import parse_amount as read_amount
+from parsers.months import month_of, parse_month, previous_month, today_local
 from pipeline.cli.app import App, config_option, emit, out_console
 from pipeline.config.settings import ContractConfig
 from pipeline.costs import metrics as metrics_mod
 from pipeline.costs.forecast import forecast
-from pipeline.costs.pricing import SAO_PAULO, month_of, parse_month
 from pipeline.costs.reconcile import money, reconcile_month, refresh, refresh_metric
 from pipeline.costs.usage import import_file
 from storage.usage_models import MetricDeclaration
@@ -27,27 +27,16 @@ from storage.usage_models import MetricDeclaration
 
 def parse_amount(text: str, name: str) -> Decimal:
     """`12000000.00`, `12.000.000,00` or `12,000,000.00` as Decimal; ClickException naming it."""
-    t = text.strip().replace(" ", "")
-    if "," in t and "." in t:
-        t = t.replace(".", "").replace(",", ".") if t.rfind(",") > t.rfind(".") else t.replace(
-            ",", "")
-    elif "," in t:
-        t = t.replace(",", ".")
-    elif t.count(".") > 1:
-        t = t.replace(".", "")
-    if not re.fullmatch(r"-?\d+(\.\d{1,2})?", t):
-        raise click.ClickException(f"--{name}: {text!r} is not an amount in reais "
-                                   "(e.g. 12000000.00 or 12.000.000,00)")
     try:
-        return Decimal(t)
-    except InvalidOperation:
-        raise click.ClickException(f"--{name}: {text!r} is not an amount") from None
+        return read_amount(text, places=2)
+    except ParseError:
+        raise click.ClickException(f"--{name}: {text!r} is not an amount in reais "
+                                   "(e.g. 12000000.00 or 12.000.000,00)") from None
 
 
 def _month(value: str | None) -> str:
     if value is None:
-        now = datetime.now(SAO_PAULO)
-        return f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
+        return previous_month(today_local())
     try:
         parse_month(value)
     except ValueError as exc:

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from parsers.boleto import format_line
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS
 from pipeline.desk.explain import (
     OUTCOME_WORDS,
     STATE_WORDS,
@@ -24,7 +24,6 @@ from pipeline.desk.queries import BillRow
 from pipeline.desk.workflow import DecisionState
 from pipeline.templates import brl, data, mes
 
-VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
 VERDICT_STYLE = {"ok": "green", "review": "yellow", "block": "bold red"}
 STATUS_WORDS = {"invoice": "fatura", "ignored": "ignorada", "quarantined": "quarentena",
                 "duplicate": "duplicada"}

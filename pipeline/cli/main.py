@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NoReturn
 
 import click
+
+from pipeline import __version__
 
 # name -> (module:attribute, one-line help); a command's module is imported only when it runs,
 # so `confere --help` and `confere --version` do not load the whole stack.
@@ -73,28 +76,36 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="confere")
+@click.version_option(__version__, prog_name="confere")
 def main() -> None:
     """Read vendors' billing emails, prove each bill genuine, and check what it should cost."""
 
 
 def run() -> None:
     """Entry point that turns confere's own errors into a message and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except Exception as exc:
+        _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    """Say what went wrong in one line (exit 2) for confere's errors and a store that is down."""
+    # Imported only on failure: parsers and SQLAlchemy would double `confere --help`'s start.
     from sqlalchemy.exc import OperationalError
 
     from parsers.errors import ConfereError
     from pipeline.cli.app import err
 
-    try:
-        main(standalone_mode=True)
-    except ConfereError as exc:
+    if isinstance(exc, ConfereError):
         err.print(f"confere: {exc}", highlight=False)
         sys.exit(2)
-    except OperationalError as exc:  # the store is down or locked: say so, not a traceback
+    if isinstance(exc, OperationalError):  # the store is down or locked: say so, no traceback
         reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
         err.print(f"confere: the database cannot be used: {reason}", highlight=False,
                   markup=False)
         sys.exit(2)
+    raise exc
 
 
 __all__ = ["COMMANDS", "main", "run"]

@@ -20,7 +20,7 @@ def quarantine() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One message object per line.")
 def list_quarantine(config_path: str | None, as_json: bool) -> None:
     """Quarantined messages (and pending ones out of retries), oldest first."""
-    from pipeline.ingest.retry import retry_candidates, retryable
+    from pipeline.mail.retry import retry_candidates, retryable
 
     app = App(config_path)
     rows = retry_candidates(app.engine(), app.config)
@@ -47,7 +47,7 @@ def list_quarantine(config_path: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One result object per line.")
 def retry(config_path: str | None, ids: tuple[int, ...], every: bool, as_json: bool) -> None:
     """Judge messages again: the ids given, or --all those a transient fault held back."""
-    from pipeline.ingest.retry import retry_quarantined
+    from pipeline.mail.retry import retry_quarantined
 
     if bool(ids) == every:
         raise click.UsageError("name message ids, or say --all")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from parsers import cnpj as cnpj_rules
 from parsers.body import compile_check
 from parsers.errors import ConfigError
+from parsers.text import only_digits
 from pipeline.config.profiles import LIST_KEYS, VendorProfile, load_profiles
 from pipeline.config.trust import TrustStore, build_trust
 
@@ -116,7 +117,7 @@ class ContractConfig(_Strict):
         if not value:
             raise ValueError("a contract number is required")
         if re.fullmatch(r"[0-9][0-9./ -]*", value):
-            return re.sub(r"\D", "", value)
+            return only_digits(value)
         return value
 
     @field_validator("contratantes", "companies")

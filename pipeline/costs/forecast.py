@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from parsers.months import month_bounds, month_of
 from pipeline.config.settings import Config, ContractConfig
-from pipeline.costs.pricing import Priced, month_bounds, month_of, table_for
+from pipeline.costs.pricing import Priced, table_for
 from pipeline.costs.reconcile import count_usage, money
 
 

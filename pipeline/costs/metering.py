@@ -23,7 +23,8 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from parsers import cnpj as cnpj_rules
-from pipeline.costs.pricing import is_billable, month_of, type_from_path
+from parsers.months import month_of
+from pipeline.costs.pricing import is_billable, type_from_path
 
 log = logging.getLogger("confere.metering")
 

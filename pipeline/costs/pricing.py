@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 from parsers.errors import ConfigError
+from parsers.months import SAO_PAULO, month_bounds
 
 if TYPE_CHECKING:
     from pipeline.config.settings import Config, ContractConfig
 
-SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 CENT = Decimal("0.01")
 Mode = Literal["band", "progressive"]
 
@@ -38,33 +37,6 @@ def type_from_path(path: str) -> str | None:
 def is_billable(usage_type: str, status: int) -> bool:
     """SERPRO bills 200 / 202 / 403 answers of Consultar, Emitir and Declarar; the rest is free."""
     return usage_type not in FREE_TYPES and status in BILLABLE_STATUSES
-
-
-def month_of(moment: datetime) -> str:
-    """The YYYY-MM month of an aware timestamp, in America/Sao_Paulo."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: a time zone offset is required")
-    return moment.astimezone(SAO_PAULO).strftime("%Y-%m")
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """[start, end) of a YYYY-MM month in America/Sao_Paulo, as UTC instants."""
-    year, mon = parse_month(month)
-    start = datetime(year, mon, 1, tzinfo=SAO_PAULO)
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=SAO_PAULO)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def parse_month(month: str) -> tuple[int, int]:
-    """(year, month) of `YYYY-MM`; ValueError naming the problem otherwise."""
-    try:
-        year_s, mon_s = month.split("-")
-        year, mon = int(year_s), int(mon_s)
-    except ValueError:
-        raise ValueError(f"{month!r} is not a month: use YYYY-MM, e.g. 2026-10") from None
-    if len(year_s) != 4 or not 1 <= mon <= 12:
-        raise ValueError(f"{month!r} is not a month: use YYYY-MM, e.g. 2026-10")
-    return year, mon
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from parsers.errors import ConfereError
+from parsers.months import month_dates, month_key
+from parsers.text import only_digits
 from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check
 from pipeline.config.settings import Config, ContractConfig
 from pipeline.costs.metrics import MetricExpectation, expected_fee
-from pipeline.costs.pricing import Priced, load_tables, parse_month, table_for
+from pipeline.costs.pricing import Priced, load_tables, table_for
 from storage import Invoice, from_cents, to_cents, utcnow
 from storage.usage_models import Reconciliation, UsageEvent
 
@@ -133,11 +134,10 @@ def count_usage(s: Session, contract: ContractConfig, month: str) -> tuple[dict[
 
 def find_invoice(s: Session, contract: ContractConfig, month: str) -> Invoice | None:
     """The newest stored bill of a contract for a month (else by its NFS-e competence)."""
-    year, mon = parse_month(month)
-    first = date(year, mon, 1)
+    first, after = month_dates(month)
     by_competence = and_(Invoice.reference_month.is_(None),  # type: ignore[union-attr]
                          Invoice.competence >= first,  # type: ignore[operator]
-                         Invoice.competence < date(year + (mon == 12), mon % 12 + 1, 1))  # type: ignore[operator]
+                         Invoice.competence < after)  # type: ignore[operator]
     return s.exec(select(Invoice).where(Invoice.vendor == contract.vendor,
                                         Invoice.contract_number == contract.number,
                                         or_(Invoice.reference_month == month, by_competence))
@@ -201,9 +201,9 @@ def store(s: Session, result: Result) -> None:
 
 def contract_of(config: Config, vendor: str, number: str | None) -> ContractConfig | None:
     """The configured contract of a bill (digits compared)."""
-    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    digits = only_digits(number)
     for c in config.contracts_for(vendor):
-        if "".join(ch for ch in c.number if ch.isdigit()) == digits and digits:
+        if only_digits(c.number) == digits and digits:
             return c
     return None
 
@@ -212,7 +212,7 @@ def invoice_month(invoice: Invoice) -> str | None:
     """The bill's reference month (else its NFS-e competence month)."""
     if invoice.reference_month:
         return invoice.reference_month
-    return invoice.competence.strftime("%Y-%m") if invoice.competence else None
+    return month_key(invoice.competence) if invoice.competence else None
 
 
 def reconcile_check(s: Session, invoice: Invoice, config: Config) -> Check:

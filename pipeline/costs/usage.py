@@ -6,12 +6,10 @@ import multiprocessing
 import os
 import queue as queue_mod
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from parsers import cnpj as cnpj_rules
 from parsers.errors import RowError
+from parsers.months import MonthCache
+from parsers.text import strip_accents
 from pipeline.config.settings import Config
-from pipeline.costs.pricing import SAO_PAULO, USAGE_TYPES, is_billable, month_bounds, type_from_path
+from pipeline.costs.pricing import USAGE_TYPES, is_billable, type_from_path
 from pipeline.costs.usage_read import Layout, Row, inspect_file, quoted_rows, span_rows, split_spans
 from storage.db import make_engine
+from storage.sql import driver_insert_ignore
 
 BATCH = 10_000
 PARALLEL_BYTES = 16 << 20  # files above this are parsed by two processes
@@ -54,64 +55,20 @@ class ImportReport:
 
 
 
-class MonthCache:
-    """YYYY-MM in America/Sao_Paulo of UTC instants, fast for runs of the same month."""
-
-    def __init__(self) -> None:
-        self._start = self._end = datetime.min.replace(tzinfo=UTC)
-        self._month = ""
-
-    def month(self, utc: datetime) -> str:
-        """The local month of an aware UTC instant."""
-        if not self._start <= utc < self._end:
-            self._month = utc.astimezone(SAO_PAULO).strftime("%Y-%m")
-            self._start, self._end = month_bounds(self._month)
-        return self._month
-
-
 COLUMNS = ("request_id", "occurred_at", "month", "contract", "contratante", "type", "id_sistema",
            "id_servico", "status", "billable", "source")
-
-
-SQLITE_ROWS = 500  # rows per multi-row INSERT on SQLite (11 columns: far below its 32,766)
 
 
 def insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Insert event rows (tuples in COLUMNS order), skipping known request ids; returns new ones.
 
     `occurred_at` is an aware datetime, or for SQLite already the text RowReader makes.
-    The rows go straight to the driver: at a million rows the per-row work of a Core insert
-    costs more than the database does. SQLite gets multi-row statements (fewer steps).
+    The rows go straight to the driver (storage.sql.driver_insert_ignore): at a million rows the
+    per-row work of a Core insert costs more than the database does.
     """
-    if not rows:
-        return 0
-    cols = ", ".join(COLUMNS)
-    sqlite = conn.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    one = "(" + ", ".join([mark] * len(COLUMNS)) + ")"
-    conflict = " ON CONFLICT (request_id) DO NOTHING"
-    sql = f"INSERT INTO usage_events ({cols}) VALUES {one}{conflict}"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if not sqlite:
-            cursor.executemany(sql, rows)
-            return max(cursor.rowcount, 0)
-        if isinstance(rows[0][1], datetime):
-            rows = [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows]
-        whole = len(rows) - len(rows) % SQLITE_ROWS
-        new = 0
-        if whole:
-            many = f"INSERT INTO usage_events ({cols}) VALUES " + ", ".join(
-                [one] * SQLITE_ROWS) + conflict
-            for i in range(0, whole, SQLITE_ROWS):
-                cursor.execute(many, list(chain.from_iterable(rows[i:i + SQLITE_ROWS])))
-                new += max(cursor.rowcount, 0)
-        if whole < len(rows):
-            cursor.executemany(sql, rows[whole:])
-            new += max(cursor.rowcount, 0)
-        return new
-    finally:
-        cursor.close()
+    if rows and conn.dialect.name == "sqlite" and isinstance(rows[0][1], datetime):
+        rows = [(r[0], _sqlite_time(r[1]), *r[2:]) for r in rows]
+    return driver_insert_ignore(conn, "usage_events", COLUMNS, rows, key="request_id")
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -121,8 +78,7 @@ def _sqlite_time(moment: datetime) -> str:
 
 def usage_type(value: str) -> str:
     """A usage type from `type` (consulta...) words, accents and case ignored."""
-    folded = unicodedata.normalize("NFKD", value.strip().lower())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = strip_accents(value.strip().lower())
     if folded in TYPE_WORDS:
         return TYPE_WORDS[folded]
     raise RowError("type", f"{value!r} is not a type (use {', '.join(USAGE_TYPES)})")

@@ -16,7 +16,6 @@ from pipeline.desk.workflow import DecisionState
 from pipeline.templates import data
 from pipeline.vocabulary import Outcome, Verdict
 
-VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
 STATE_WORDS = {
     "open": "em aberto", "approved": "aprovada", "rejected": "rejeitada",
     "overridden": "liberada por um administrador", "paid": "paga",

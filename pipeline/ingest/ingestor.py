@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from parsers import BodyFields, extract_body_fields
 from parsers.errors import TransientFault
 from parsers.message import ParsedDocument, ParsedMessage
+from parsers.text import only_digits
 from pipeline.checks.issuer import authenticity_checks, prefetch_issuer
 from pipeline.checks.offline import BillContext, offline_checks
 from pipeline.checks.record import record_checks
@@ -295,8 +296,7 @@ def bill_context(s: Session, config: Config, vendor: VendorProfile,
         vendor=vendor,
         company_cnpjs=tuple(company.cnpjs),
         company_domains=tuple(d.lower() for d in company.email_domains),
-        contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
-                        for c in config.contracts_for(vendor.key)),
+        contracts=tuple(only_digits(c.number) for c in config.contracts_for(vendor.key)),
         banks_seen=frozenset(seen),
         trust=config.signature_trust,
     )

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from parsers.errors import BlobWriteError, LeaseLost
 from storage import BlobStore, Message, utcnow
 from storage.mailbox_models import MailboxCursor
+from storage.sql import transaction
 
 ACTION_BACKOFF = 60.0  # seconds before a refused post-action is tried again, doubling
 ACTION_BACKOFF_MAX = 3600.0
@@ -103,9 +104,8 @@ class FolderState:
 
     def save(self, **values: object) -> None:
         """Write cursor fields in their own transaction."""
-        with Session(self.engine) as s:
+        with transaction(self.engine) as s:
             self._update(s, **values)
-            s.commit()
 
     def reset(self, uidvalidity: int) -> None:
         """A new UIDVALIDITY: start over; content hashes keep old mail from re-entering."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import random
 import secrets
@@ -14,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, or_, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -23,6 +21,7 @@ from sqlmodel import Session, col, select
 from parsers.errors import DaemonRefused
 from storage import Message, utcnow
 from storage.mailbox_models import MailboxCursor, MessageLease
+from storage.sql import advisory_lock, transaction, upsert
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RETRY_AFTER = 30.0  # seconds before a message whose judging failed (disk, database) is retried
@@ -63,7 +62,6 @@ class Leases:
         self.engine = engine
         self.owner = owner
         self.lease = timedelta(seconds=lease_seconds)
-        self.postgres = engine.dialect.name == "postgresql"
 
     # -- folders ---------------------------------------------------------------------------
     def ensure_cursors(self, pairs: Iterable[tuple[str, str]]) -> None:
@@ -147,14 +145,13 @@ class Leases:
                 return []
             t = MessageLease.__table__.c
             until = now + self.lease
-            ins = (postgresql.insert if self.postgres else sqlite.insert)(MessageLease.__table__)
-            stmt = ins.values([{"message_id": mid, "owner": self.owner, "lease_until": until,
-                                "attempts": 1} for mid in ids]).on_conflict_do_update(
-                index_elements=[t.message_id],
+            claimed = set(upsert(
+                s, MessageLease, [{"message_id": mid, "owner": self.owner, "lease_until": until,
+                                   "attempts": 1} for mid in ids],
+                key=["message_id"],
                 set_={"owner": self.owner, "lease_until": until, "attempts": t.attempts + 1},
                 where=(t.lease_until < now) & (t.attempts < max_attempts),
-            ).returning(t.message_id)
-            claimed = set(s.execute(stmt).scalars())
+                returning=[t.message_id]).scalars())
             s.commit()
             return [mid for mid in ids if mid in claimed]
 
@@ -183,17 +180,16 @@ class Leases:
         ids = list(ids)
         if not ids:
             return
-        with Session(self.engine) as s:
+        with transaction(self.engine) as s:
             s.execute(update(MessageLease).where(col(MessageLease.message_id).in_(ids),
                                                  MessageLease.owner == self.owner)
                       .values(**values))
-            s.commit()
 
     # -- recovery --------------------------------------------------------------------------
     def release_dead_local(self) -> int:
         """Free leases held by processes of this host that died (SIGKILL, power loss)."""
         freed = 0
-        with Session(self.engine) as s:
+        with transaction(self.engine) as s:
             for cur in s.exec(select(MailboxCursor).where(
                     col(MailboxCursor.lease_owner).is_not(None))).all():
                 if _dead_local(cur.lease_owner):
@@ -206,15 +202,13 @@ class Leases:
                     ml.lease_until, ml.attempts = EPOCH, max(0, ml.attempts - 1)
                     s.add(ml)
                     freed += 1
-            s.commit()
         return freed
 
     def release_all(self) -> None:
         """Give back every folder this owner holds (clean shutdown)."""
-        with Session(self.engine) as s:
+        with transaction(self.engine) as s:
             s.execute(update(MailboxCursor).where(MailboxCursor.lease_owner == self.owner)
                       .values(lease_owner=None, lease_until=None))
-            s.commit()
 
     def pending_count(self) -> int:
         """Messages stored and not processed yet."""
@@ -226,18 +220,8 @@ class Leases:
 @contextlib.contextmanager
 def singleton(engine: Engine, name: str) -> Iterator[bool]:
     """Yield True in exactly one process at a time (PostgreSQL advisory lock) for `name`."""
-    if engine.dialect.name != "postgresql":
-        yield True  # SQLite runs a single daemon (see sqlite_daemon_lock)
-        return
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    with engine.connect() as conn:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-        try:
-            yield bool(got)
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+    with advisory_lock(engine, name) as got:
+        yield got
 
 
 def sqlite_daemon_lock(engine: Engine) -> IO[str] | None:

@@ -7,7 +7,7 @@ from datetime import date
 from email.header import decode_header, make_header
 from typing import Any
 
-from parsers.body import fold
+from parsers.text import fold
 from pipeline.config.profiles import VendorProfile
 
 MAX_UIDS = 500  # UIDs per FETCH command

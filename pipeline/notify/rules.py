@@ -16,29 +16,26 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
 from typing import Any
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from parsers.cnpj import format_cnpj
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
-from pipeline.cli.display import VERDICT_WORDS
+from parsers.months import SAO_PAULO, month_key, previous_month, today_local
+from parsers.text import only_digits
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
 from pipeline.config.settings import Config, ContractConfig
 from pipeline.costs.forecast import forecast
 from pipeline.costs.metrics import proof
 from pipeline.templates import brl, mes, render
 from storage import BoletoRow, CheckRow, Document, Invoice
 from storage.alert_models import Alert
+from storage.sql import insert_ignore
 from storage.types import to_cents, utcnow
 from storage.usage_models import Reconciliation
 from storage.verification_models import Verification
 
 log = logging.getLogger(__name__)
 
-SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 ARRIVAL = {"ok": "new", "review": "review", "block": "block"}
 SEVERITY = {"new": 0, "review": 1, "block": 2}
 RECONCILE_CHECKS = ("reconcile.usage", "reconcile.metric")
@@ -51,21 +48,6 @@ HEADLINES = {"new": "Nova fatura: ok para pagar", "block": "NÃO PAGAR: sinais d
              "review": "Fatura para revisar", "due": "Vencimento próximo",
              "missing": "Fatura não recebida", "over": "Cobrança acima do esperado",
              "declaration": "Declaração pendente", "forecast": "Previsão acima do orçamento"}
-
-
-def today_local() -> date:
-    """Today's date in America/Sao_Paulo (the business's calendar)."""
-    return datetime.now(SAO_PAULO).date()
-
-
-def previous_month(day: date) -> str:
-    """The YYYY-MM month before the one `day` falls in."""
-    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
-
-
-def _digits(text: str | None) -> str:
-    return "".join(ch for ch in text or "" if ch.isdigit())
 
 
 # -- facts about a bill -----------------------------------------------------------------------
@@ -166,17 +148,8 @@ def enqueue(session: Session, config: Config, *, key: str, kind: str, subject: s
                 body_html=render("alert.html.j2", **ctx), attachments=json.dumps(docs),
                 message_id=f"<confere.{kind}.{uuid4().hex}@{_sender_domain(config)}>",
                 next_attempt_at=now, created_at=now)
-    values = row.model_dump(exclude={"id"})
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = pg_insert(Alert).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"])
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(Alert).values(**values).on_conflict_do_nothing(
-            index_elements=["dedupe_key"])
-    else:
-        stmt = insert(Alert).values(**values)
-    written = session.execute(stmt).rowcount == 1
+    written = insert_ignore(session, Alert, row.model_dump(exclude={"id"}),
+                            key=["dedupe_key"]) == 1
     if written:
         log.info("alert %s queued: %s", key, subject)
     return key if written else None
@@ -290,11 +263,11 @@ def has_bill(session: Session, contract: ContractConfig, month: str) -> bool:
     """Whether a bill of this contract for this reference month is stored."""
     rows = session.exec(select(Invoice.contract_number, Invoice.reference_month,
                                Invoice.competence).where(Invoice.vendor == contract.vendor)).all()
-    number = _digits(contract.number)
+    number = only_digits(contract.number)
     for contract_number, reference_month, competence in rows:
-        if _digits(contract_number) != number:
+        if only_digits(contract_number) != number:
             continue
-        if reference_month == month or (competence and competence.strftime("%Y-%m") == month):
+        if reference_month == month or (competence and month_key(competence) == month):
             return True
     return False
 
@@ -316,7 +289,7 @@ def missing_alerts(session: Session, config: Config, today: date) -> list[str]:
                       subject=f"Fatura não recebida: {name} contrato {contract.number}, "
                               f"{mes(month)}",
                       context={"vendor_name": name, "contract": contract.number, "month": month,
-                               "by_day": by_day, "current_month": today.strftime("%Y-%m")},
+                               "by_day": by_day, "current_month": month_key(today)},
                       contract=contract.number, month=month)
         out += [key] if key else []
     return out
@@ -378,7 +351,7 @@ def forecast_alerts(session: Session, config: Config, today: date) -> list[str]:
         return []
     now = datetime.now(UTC) if today == today_local() else datetime.combine(
         today, time(12), SAO_PAULO).astimezone(UTC)
-    month = today.strftime("%Y-%m")
+    month = month_key(today)
     out: list[str] = []
     for contract in config.settings.contracts:
         if contract.billing != "usage" or contract.budget is None:

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from sqlmodel import Session, select
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
-from pipeline.cli.display import VERDICT_WORDS
+from parsers.months import SAO_PAULO, month_key, shift_month, today_local
+from parsers.text import only_digits
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
 from pipeline.config.settings import Config
-from pipeline.notify.rules import SAO_PAULO, has_bill, today_local
+from pipeline.costs.reconcile import invoice_month
+from pipeline.notify.rules import has_bill
 from pipeline.templates import decimal_comma, mes, render
 from storage import BoletoRow, CheckRow, Invoice, from_cents
 from storage.usage_models import Reconciliation
@@ -107,22 +109,7 @@ def period_months(period: str) -> tuple[list[str], list[str]]:
     if len(period) == 4:
         months = [f"{period}-{m:02d}" for m in range(1, 13)]
         return months, months
-    year, month = int(period[:4]), int(period[5:7])
-    chart = []
-    for back in range(11, -1, -1):
-        y, m = divmod(year * 12 + month - 1 - back, 12)
-        chart.append(f"{y:04d}-{m + 1:02d}")
-    return [period], chart
-
-
-def _digits(text: str | None) -> str:
-    return "".join(ch for ch in text or "" if ch.isdigit())
-
-
-def _month_of(inv: Invoice) -> str | None:
-    if inv.reference_month:
-        return inv.reference_month
-    return inv.competence.strftime("%Y-%m") if inv.competence else None
+    return [period], [shift_month(period, -back) for back in range(11, -1, -1)]
 
 
 def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today: date) -> Row:
@@ -158,17 +145,17 @@ def build(s: Session, config: Config, period: str, today: date | None = None) ->
     today = today or today_local()
     months, chart = period_months(period)
     wanted = set(months) | set(chart)
-    by_contract_month = {(_digits(r.contract), r.month): r for r in s.exec(
+    by_contract_month = {(only_digits(r.contract), r.month): r for r in s.exec(
         select(Reconciliation).where(Reconciliation.month.in_(wanted))).all()}
     rows: list[Row] = []
     billed = {m: None for m in chart}
     expected = {m: None for m in chart}
     invoices = s.exec(select(Invoice).order_by(Invoice.id)).all()
     for inv in invoices:
-        month = _month_of(inv)
+        month = invoice_month(inv)
         if month not in wanted:
             continue
-        rec = by_contract_month.get((_digits(inv.contract_number), month))
+        rec = by_contract_month.get((only_digits(inv.contract_number), month))
         if rec is not None and rec.invoice_id not in (None, inv.id):
             rec = None  # the reconciliation judged another bill of that month
         row = _row(s, inv, month, rec, today)
@@ -179,11 +166,11 @@ def build(s: Session, config: Config, period: str, today: date | None = None) ->
     for (_contract, month), rec in by_contract_month.items():
         if month in expected and rec.expected_cents is not None:
             expected[month] = (expected[month] or 0) + rec.expected_cents
-    current = today.strftime("%Y-%m")
+    current = month_key(today)
     for contract in config.settings.contracts:
         for month in months:
             if month < current and not has_bill(s, contract, month):
-                rec = by_contract_month.get((_digits(contract.number), month))
+                rec = by_contract_month.get((only_digits(contract.number), month))
                 rows.append(Row(month=month, vendor=contract.vendor, contract=contract.number,
                                 expected_cents=rec.expected_cents if rec else None,
                                 payment="missing"))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from parsers.months import SAO_PAULO
 from storage.types import from_cents
 
-SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto",
           "setembro", "outubro", "novembro", "dezembro")
 

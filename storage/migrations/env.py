@@ -30,6 +30,6 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as conn:
         _run(conn)

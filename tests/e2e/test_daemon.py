@@ -6,65 +6,29 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from storage import Invoice, Message
 from storage.mailbox_models import MailboxCursor
 
 from conftest import ROOT, run_cli
+from harness.daemon import count_rows, start_daemon, stop, wait_for
 from harness.dovecot import imap, mailbox_toml, message, write_config
 
 FIXTURE = ROOT / "fixtures" / "mailbox"
-
-
-def start_daemon(config: Path, log: Path) -> subprocess.Popen:
-    """`confere run --config FILE` as a subprocess, its log in a file."""
-    with log.open("ab") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-c", "from pipeline.cli.main import run; run()", "run", "--config",
-             str(config)], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
-
-
-def wait_for(what: Callable[[], bool], timeout: float = 60, proc: subprocess.Popen | None = None,
-             log: Path | None = None) -> None:
-    """Wait until `what()` holds (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not what():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"daemon exited {proc.returncode}:\n"
-                                 f"{log.read_text() if log else ''}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out:\n{log.read_text()[-3000:] if log else ''}")
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen) -> int:
-    """SIGTERM and wait."""
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=60)
 
 
 def _engine(tmp_path: Path):
     return create_engine(f"sqlite:///{tmp_path / 'confere.db'}")
 
 
-def _count(engine, model, *where) -> int:
-    try:
-        with Session(engine) as s:
-            return s.exec(select(func.count()).select_from(model).where(*where)).one()
-    except Exception:  # the daemon has not created the schema yet
-        return 0
-
-
+# slow: a daemon subprocess polling a real Dovecot; the fast subset runs the daemon's jobs
+# in-process (tests/live/test_daemon_jobs.py).
 @pytest.mark.slow
 def test_daemon_ingests_a_new_bill_within_one_interval(dovecot, tmp_path):
     user = dovecot.add_user("daemonbill")
@@ -73,12 +37,12 @@ def test_daemon_ingests_a_new_bill_within_one_interval(dovecot, tmp_path):
     proc = start_daemon(cfg, log)
     try:
         engine = _engine(tmp_path)
-        wait_for(lambda: _count(engine, MailboxCursor, MailboxCursor.uidnext.is_not(None)) == 1,
+        wait_for(lambda: count_rows(engine, MailboxCursor, MailboxCursor.uidnext.is_not(None)) == 1,
                  proc=proc, log=log)
         c = imap(dovecot, user)
         c.append("INBOX", (FIXTURE / "genuine-02-abrasf-namespaced.eml").read_bytes())
         c.logout()
-        wait_for(lambda: _count(engine, Invoice) == 1, proc=proc, log=log)
+        wait_for(lambda: count_rows(engine, Invoice) == 1, proc=proc, log=log)
     finally:
         code = stop(proc)
     assert code == 0, log.read_text()
@@ -129,8 +93,8 @@ def test_sigkill_at_random_points_stores_every_message_once(dovecot, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     engine = _engine(tmp_path)
-    done = lambda: _count(engine, Message) == 300 and \
-        _count(engine, Message, Message.status == "pending") == 0  # noqa: E731
+    done = lambda: count_rows(engine, Message) == 300 and \
+        count_rows(engine, Message, Message.status == "pending") == 0  # noqa: E731
     started = log.read_text().count(" watching ")
     proc = start_daemon(cfg, log)
     try:  # up and handling signals, then done (the last killed one may have finished already)

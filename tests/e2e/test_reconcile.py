@@ -127,6 +127,9 @@ def test_no_usage_is_skipped_and_says_what_is_missing(tmp_path):
     assert "no metered usage for contract 261074 in 2026-10" in check.detail
 
 
+# slow: two CLI runs; the fast subset reads `reconcile --json` in
+# test_the_current_month_carries_its_forecast.
+@pytest.mark.slow
 def test_reconcile_json_command(tmp_path, demo_config):
     cfg = config_mod.load(demo_config)
     engine = open_store(cfg.database_url)
@@ -185,7 +188,7 @@ def test_forecast_projects_the_band_reached_and_the_budget(tmp_path):
 
 
 def test_the_current_month_carries_its_forecast(tmp_path, demo_config):
-    from pipeline.costs.pricing import SAO_PAULO, month_of
+    from parsers.months import SAO_PAULO, month_of
 
     cfg = config_mod.load(demo_config)
     engine = open_store(cfg.database_url)

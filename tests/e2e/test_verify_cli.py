@@ -63,6 +63,8 @@ def test_issuer_down_then_back(tmp_path: Path, pki: Pki, server: StandIn) -> Non
     assert "pass  authenticity.issnet" in shown and "verdict ok" in shown
 
 
+# slow: three CLI runs; the fast subset keeps verify's e2e path in test_issuer_down_then_back.
+@pytest.mark.slow
 def test_explicit_verify_asks_again(tmp_path: Path, pki: Pki, server: StandIn) -> None:
     _plain, cert = _configs(tmp_path, pki, server)
     run_cli("ingest", "--config", cert, str(EML), env=ENV)

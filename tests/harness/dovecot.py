@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from harness import logs
 from harness.pgcluster import free_port
 
 # The fixtures' test root and intermediates, trusted for NFS-e signatures in test configs.
@@ -131,10 +132,12 @@ class Dovecot:
             self.restart()
 
     def _start(self) -> None:
-        # dovecot forks into the background and keeps its std streams: no pipes here.
-        subprocess.run(["dovecot", "-c", str(self.conf)], check=True,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        # dovecot forks into the background and keeps its std streams: a file, not a pipe.
+        with (self.root / "dovecot.stderr").open("ab") as stderr:
+            done = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"dovecot exited {done.returncode}; log:\n{self.log()}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -177,8 +180,11 @@ class Dovecot:
 
     def log(self) -> str:
         """The server's log (for failure messages)."""
-        p = self.root / "dovecot.log"
-        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+        text = ""
+        for name in ("dovecot.stderr", "dovecot.log"):
+            p = self.root / name
+            text += p.read_text(errors="replace") if p.exists() else ""
+        return text[-4000:]
 
     def add_user(self, name: str) -> str:
         """Create a user with an empty INBOX; returns the name."""
@@ -232,11 +238,13 @@ def dovecot_server(**options: object) -> Iterator[Dovecot]:
     root = Path(tempfile.mkdtemp(prefix="confere-dovecot-"))
     os.chmod(root, 0o755)
     server = Dovecot(root, **options)  # type: ignore[arg-type]
-    server.start()
+    logs.register(f"dovecot {root}", server.log)
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        logs.unregister(f"dovecot {root}")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness import logs
+
 
 def _bindir() -> Path | None:
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -46,14 +48,23 @@ def postgres_cluster() -> Iterator[str]:
         shutil.chown(root, user)
         shutil.chown(sock, user)
         as_user = ["runuser", "-u", user, "--"]
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    log = root / "log"
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
+        if done.returncode != 0:  # say why: the command's stderr and the server's log
+            raise RuntimeError(f"{Path(cmd[0]).name} exited {done.returncode}:\n"
+                               f"{done.stderr}{done.stdout}\npostgres log:\n{logs.read_file(log)}")
+
+    logs.register(f"postgres {root}", lambda: logs.read_file(log))
     try:
+        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(log), "-o",
+            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
         run(str(bindir / "createdb"), "-h", str(sock), "-p", str(port), "-U", user, "confere")
         yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/confere"
     finally:
+        logs.unregister(f"postgres {root}")
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)

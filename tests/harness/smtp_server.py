@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import email
 import email.policy
+import logging
 import socket
 import ssl
 import threading
@@ -14,6 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import DEMO_CONFIG
+from harness import logs
 
 USERNAME = "alertas@example.com.br"
 PASSWORD = "s3nha-de-teste"
@@ -57,6 +61,21 @@ def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult
     return AuthResult(success=False, handled=False)
 
 
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+
+
+class _ListHandler(logging.Handler):
+    """Keeps formatted records in a bounded list (the server's log, for failure reports)."""
+
+    def __init__(self, lines: collections.deque[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 class SmtpServer:
     """aiosmtpd's controller on a loopback port; `received` holds what it accepted."""
 
@@ -65,6 +84,8 @@ class SmtpServer:
         self.port = port or free_port()
         self.received: list[Received] = []
         self.lock = threading.Lock()
+        self.log: collections.deque[str] = collections.deque(maxlen=300)
+        self._handler = _ListHandler(self.log)
         extra: dict = {}
         if starttls is not None:  # STARTTLS required before AUTH and MAIL
             extra = {"tls_context": starttls, "require_starttls": True}
@@ -74,13 +95,29 @@ class SmtpServer:
                                      ssl_context=tls, **extra)
 
     def start(self) -> SmtpServer:
-        """Listen (returns when the server answers)."""
-        self.controller.start()
+        """Listen (returns when the server answers); aiosmtpd's log goes to failure reports."""
+        self.log.clear()
+        _AIOSMTPD_LOG.setLevel(logging.INFO)  # its sessions and commands, not DEBUG chatter
+        _AIOSMTPD_LOG.addHandler(self._handler)
+        logs.register(f"smtp 127.0.0.1:{self.port}", self.log_text)
+        try:
+            self.controller.start()
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"aiosmtpd did not start on port {self.port}: {exc}\n"
+                               f"{self.log_text()}") from exc
         return self
 
     def stop(self) -> None:
         """Stop listening."""
-        self.controller.stop()
+        logs.unregister(f"smtp 127.0.0.1:{self.port}")
+        _AIOSMTPD_LOG.removeHandler(self._handler)
+        with contextlib.suppress(Exception):  # never started: nothing to stop
+            self.controller.stop()
+
+    def log_text(self) -> str:
+        """What aiosmtpd logged while this server ran (sessions, commands, errors)."""
+        return "\n".join(self.log)
 
     def messages(self) -> list[EmailMessage]:
         """The messages accepted so far, in order."""

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
+from harness import logs
+
 ABRASF_NS = "http://www.abrasf.org.br/nfse.xsd"
 P12_PASSWORD = "test-only-p12-password"
 PASSWORD_ENV = "CONFERE_TEST_P12_PASSWORD"
@@ -136,6 +138,7 @@ class State:
     filler_pages: int = 0
     hang_seconds: float = 10.0
     requests: list[dict] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # the HTTP access log (failure reports)
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -205,8 +208,9 @@ def sefin_reply(state: State, path: str) -> tuple[int, str, bytes]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, *args: object) -> None:
-        return
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the access log for failure reports instead of writing it to stderr."""
+        self.server.state.log.append(f"{self.address_string()} {format % args}")
 
     def _serve(self, method: str) -> None:
         state = self.server.state
@@ -271,10 +275,12 @@ class StandIn:
         return f"https://127.0.0.1:{self.port}/SefinNacional"
 
     def __enter__(self) -> StandIn:
+        logs.register(f"issuer stand-in :{self.port}", lambda: "\n".join(self.state.log))
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        logs.unregister(f"issuer stand-in :{self.port}")
         self.state.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -311,6 +311,8 @@ def test_the_password_is_read_from_the_environment_and_never_stored(tmp_path, sm
         assert row.status == "sent" and row.attempts == 2 and row.last_error is None
 
 
+# slow: an ingest and a CLI run for one branch; the rules' other tests stay in the fast subset.
+@pytest.mark.slow
 def test_no_alert_is_written_until_there_is_someone_to_tell(demo_config):
     ingest(demo_config, GENUINE_03, FORGED)  # the demo's configuration has no [alerts]
     assert run_cli("alerts", "list", "--json", "--config", str(demo_config)).stdout == ""

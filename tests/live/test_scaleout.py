@@ -9,12 +9,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
-from test_daemon import _count, start_daemon, stop, wait_for
 
 from pipeline.mail.leases import Leases, singleton
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor, MessageLease
 
+from harness.daemon import count_rows, start_daemon, stop, wait_for
 from harness.dovecot import imap, mailbox_toml, message, write_config
 
 
@@ -78,14 +78,14 @@ def test_three_daemons_twenty_mailboxes_nothing_processed_twice(dovecot, tmp_pat
     try:
         for proc, log in zip(procs, logs, strict=True):  # all three up and handling signals
             wait_for(lambda log=log: " watching " in log.read_text(), proc=proc, log=log)
-        wait_for(lambda: _count(engine, Message) >= 50, timeout=120, proc=procs[0], log=logs[0])
+        wait_for(lambda: count_rows(engine, Message) >= 50, timeout=120, proc=procs[0], log=logs[0])
         for n, user in enumerate(users):  # more mail while they run
             c = imap(dovecot, user)
             for i in range(5, 10):
                 c.append("INBOX", message(n * 1000 + i))
             c.logout()
-        wait_for(lambda: _count(engine, Message) == 200
-                 and _count(engine, Message, Message.status == "pending") == 0,
+        wait_for(lambda: count_rows(engine, Message) == 200
+                 and count_rows(engine, Message, Message.status == "pending") == 0,
                  timeout=180, proc=procs[0], log=logs[0])
     finally:
         codes = [stop(p) for p in procs]

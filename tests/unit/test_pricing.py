@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from parsers.errors import ConfigError
+from parsers.months import month_bounds, month_of
 from pipeline.config import settings as config_mod
 from pipeline.costs.pricing import (
     builtin_tables,
     is_billable,
     load_tables,
-    month_bounds,
-    month_of,
     table_for,
     type_from_path,
 )

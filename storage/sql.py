@@ -1,0 +1,139 @@
+"""The store's SQL in one place: transactions, dialect-specific upserts, bulk inserts, locks.
+
+Stages write through these instead of choosing between SQLite and PostgreSQL statements
+themselves; only SQLite and PostgreSQL are supported (storage.db.make_engine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import CursorResult, Table, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, SQLModel
+
+Row = Mapping[str, Any]
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """`with transaction(engine) as s:` commits when the block ends, rolls back if it raises."""
+    with Session(engine, expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def _table(model: type[SQLModel] | Table) -> Table:
+    return model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
+
+
+def _insert(session: Session | Connection, model: type[SQLModel] | Table) -> Any:
+    """The dialect's INSERT (PostgreSQL's or SQLite's), which knows ON CONFLICT."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_table(model))
+
+
+def insert_ignore(session: Session | Connection, model: type[SQLModel] | Table,
+                  rows: Row | Sequence[Row], key: Sequence[str]) -> int:
+    """INSERT ... ON CONFLICT (key) DO NOTHING; how many rows were written.
+
+    Counted from RETURNING, not rowcount: on PostgreSQL a single-row INSERT into a table with a
+    serial key reports rowcount -1 (SQLAlchemy fetches the new key), which read as "not written".
+    """
+    table = _table(model)
+    stmt = (_insert(session, table).values(rows)
+            .on_conflict_do_nothing(index_elements=list(key))
+            .returning(*table.primary_key.columns))
+    return len(session.execute(stmt).all())
+
+
+def upsert(session: Session | Connection, model: type[SQLModel] | Table, rows: Sequence[Row], *,
+           key: Sequence[str], set_: Mapping[str, Any], where: ColumnElement[bool] | None = None,
+           returning: Sequence[Any] = ()) -> CursorResult[Any]:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET set_ [WHERE where] [RETURNING returning].
+
+    In set_ and where, the table's columns are the existing row's values (as in SQL).
+    """
+    stmt = _insert(session, model).values(list(rows)).on_conflict_do_update(
+        index_elements=list(key), set_=dict(set_), where=where)
+    if returning:
+        stmt = stmt.returning(*returning)
+    return session.execute(stmt)  # type: ignore[return-value]
+
+
+def bulk_insert(session: Session | Connection, model: type[SQLModel] | Table,
+                rows: Sequence[Row]) -> None:
+    """One executemany INSERT of plain rows, no ORM objects (a bill's checks, say)."""
+    if rows:
+        session.execute(insert(_table(model)), list(rows))
+
+
+SQLITE_ROWS = 500  # rows per multi-row INSERT on SQLite (far below its 32,766 variables)
+
+
+def driver_insert_ignore(conn: Connection, table: str, columns: Sequence[str],
+                         rows: Sequence[Sequence[Any]], key: str) -> int:
+    """Tuples straight to the DB-API driver, ON CONFLICT (key) DO NOTHING; how many were new.
+
+    For a million rows the per-row work of a Core insert costs more than the database does.
+    Values must already be what the driver takes (on SQLite, datetimes as text). SQLite gets
+    multi-row statements of SQLITE_ROWS rows (fewer steps); PostgreSQL one executemany.
+    """
+    if not rows:
+        return 0
+    cols = ", ".join(columns)
+    is_sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if is_sqlite else "%s"
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    conflict = f" ON CONFLICT ({key}) DO NOTHING"
+    sql = f"INSERT INTO {table} ({cols}) VALUES {one}{conflict}"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if not is_sqlite:
+            cursor.executemany(sql, rows)
+            return max(cursor.rowcount, 0)
+        whole = len(rows) - len(rows) % SQLITE_ROWS
+        new = 0
+        if whole:
+            many = f"INSERT INTO {table} ({cols}) VALUES " + ", ".join(
+                [one] * SQLITE_ROWS) + conflict
+            for i in range(0, whole, SQLITE_ROWS):
+                cursor.execute(many, list(chain.from_iterable(rows[i:i + SQLITE_ROWS])))
+                new += max(cursor.rowcount, 0)
+        if whole < len(rows):
+            cursor.executemany(sql, rows[whole:])
+            new += max(cursor.rowcount, 0)
+        return new
+    finally:
+        cursor.close()
+
+
+@contextlib.contextmanager
+def advisory_lock(engine: Engine, name: str) -> Iterator[bool]:
+    """Yield True in exactly one process at a time for `name` (PostgreSQL advisory lock).
+
+    On SQLite, always True: it runs a single daemon (pipeline.mail.leases.sqlite_daemon_lock).
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    lock_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_key}).scalar()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key})
+            conn.commit()

@@ -1,0 +1,103 @@
+"""storage/sql.py on SQLite and a real PostgreSQL: one call, the same outcome on both stores."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, text
+from sqlmodel import Session, select
+
+from storage import Message, open_store
+from storage.mailbox_models import MessageLease
+from storage.sql import advisory_lock, bulk_insert, insert_ignore, transaction, upsert
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    url = request.getfixturevalue("postgres_url")
+    name = "sql_" + uuid.uuid4().hex[:10]
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return open_store(url.rsplit("/", 1)[0] + "/" + name)
+
+
+def _message(sha: str) -> dict:
+    """A row as the stages write it: the model's defaults filled in (Core inserts skip them)."""
+    return Message(sha256=sha, source="file", size=1).model_dump(exclude={"id"})
+
+
+def _count(engine, model) -> int:
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def test_transaction_commits_at_the_end_and_rolls_back_on_error(engine):
+    with transaction(engine) as s:
+        s.add(Message(sha256="a" * 64, source="file", size=1))
+    with pytest.raises(RuntimeError), transaction(engine) as s:
+        s.add(Message(sha256="b" * 64, source="file", size=1))
+        s.flush()
+        raise RuntimeError("stage failed half-way")
+    with Session(engine) as s:
+        assert [m.sha256[0] for m in s.exec(select(Message)).all()] == ["a"]
+
+
+def test_insert_ignore_writes_once_and_says_how_many(engine):
+    with transaction(engine) as s:
+        assert insert_ignore(s, Message, _message("c" * 64), key=["sha256"]) == 1
+    with transaction(engine) as s:
+        assert insert_ignore(s, Message, _message("c" * 64), key=["sha256"]) == 0
+    assert _count(engine, Message) == 1
+
+
+def test_upsert_updates_only_where_allowed_and_returns_the_rows_it_touched(engine):
+    now = datetime.now(UTC)
+    with transaction(engine) as s:
+        bulk_insert(s, Message, [_message(f"{i:064d}") for i in range(3)])
+    with Session(engine) as s:
+        ids = sorted(s.exec(select(Message.id)).all())
+    t = MessageLease.__table__.c
+
+    def claim(owner: str, until: datetime) -> list[int]:
+        with transaction(engine) as s:
+            return sorted(upsert(
+                s, MessageLease, [{"message_id": i, "owner": owner, "lease_until": until,
+                                   "attempts": 1} for i in ids],
+                key=["message_id"], set_={"owner": owner, "attempts": t.attempts + 1},
+                where=t.lease_until < now, returning=[t.message_id]).scalars())
+
+    assert claim("first", now + timedelta(minutes=5)) == ids  # new rows: all inserted
+    assert claim("second", now + timedelta(minutes=5)) == []  # leases still held: none
+    with Session(engine) as s:
+        leases = s.exec(select(MessageLease)).all()
+    assert {(ml.owner, ml.attempts) for ml in leases} == {("first", 1)}
+
+
+def test_bulk_insert_of_nothing_is_no_statement(engine):
+    with transaction(engine) as s:
+        bulk_insert(s, Message, [])
+    assert _count(engine, Message) == 0
+
+
+def test_advisory_lock_is_held_by_one_holder_at_a_time(engine):
+    seen: list[bool] = []
+
+    def another_process_tries() -> None:
+        with advisory_lock(engine, "reconcile") as got:
+            seen.append(got)
+
+    with advisory_lock(engine, "reconcile") as first:
+        other = threading.Thread(target=another_process_tries)
+        other.start()
+        other.join()
+    another_process_tries()  # released: the next holder gets it
+    assert first is True
+    # PostgreSQL: a second session is refused while the first holds it; SQLite runs one daemon.
+    assert seen == [engine.dialect.name != "postgresql", True]
