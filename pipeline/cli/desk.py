@@ -13,10 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session, select
 
+from pipeline.checks.vocabulary import VERDICT_WORDS
 from pipeline.cli.app import App, config_option, emit, err, out_console
 from pipeline.desk import audit as audit_log
 from pipeline.desk import workflow
-from pipeline.desk.explain import STATE_WORDS, VERDICT_WORDS
+from pipeline.desk.explain import STATE_WORDS
 from pipeline.desk.files import stored_files
 from pipeline.desk.roles import Actor, cli_actor
 from pipeline.desk.workflow import SAO_PAULO
