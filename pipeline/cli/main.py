@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipeline.cli.alerts:report",
                "The reconciliation report: billed vs expected, checks, verdicts, payment."),
     "alerts": ("pipeline.cli.alerts:alerts", "The alert outbox: list it, deliver what is pending."),
+    "web": ("pipeline.cli.web:web",
+            "Serve the finance desk: pt-BR pages and the /api/v1 JSON API."),
 }
 
 

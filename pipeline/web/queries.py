@@ -1,0 +1,243 @@
+"""The desk's reads: open bills by due date (paginated), one bill whole, the other pages' rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import Session, select
+
+from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
+from pipeline.vocabulary import MessageStatus, Outcome, Verdict
+from storage import BoletoRow, CheckRow, Document, Invoice, Message
+from storage.alert_models import Alert
+from storage.verification_models import Verification
+
+BUCKETS = ("vencidas", "semana", "depois", "sem_vencimento")
+BUCKET_TITLES = {"vencidas": "Vencidas", "semana": "Vencem esta semana", "depois": "Depois",
+                 "sem_vencimento": "Sem vencimento"}
+VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
+OUTCOME_WORDS = {"pass": "conferido", "fail": "FALHOU", "unknown": "não foi possível verificar",
+                 "skipped": "não verificado"}
+
+
+def week_end(today: date) -> date:
+    """The Sunday that closes today's week (Monday to Sunday)."""
+    return today + timedelta(days=6 - today.weekday())
+
+
+def bucket_of(due: date | None, today: date) -> str:
+    """Which part of "A pagar" a due date falls in."""
+    if due is None:
+        return "sem_vencimento"
+    if due < today:
+        return "vencidas"
+    return "semana" if due <= week_end(today) else "depois"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the "A pagar" page and /api/v1/invoices narrow the list by."""
+
+    bucket: str | None = None  # one of BUCKETS
+    verdict: str | None = None
+    vendor: str | None = None
+    month: str | None = None  # reference month YYYY-MM
+    paid: bool = False  # False: open bills only; True: paid ones only
+
+
+@dataclass
+class BillRow:
+    """One line of a bill list."""
+
+    id: int
+    vendor: str
+    contract_number: str | None
+    reference_month: str | None
+    due_date: date | None
+    amount_cents: int | None
+    verdict: str
+    nfse_number: str | None
+    paid_at: Any
+    bucket: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's list item."""
+        from pipeline.ingest.serialize import _money
+
+        return {"id": self.id, "vendor": self.vendor, "contract_number": self.contract_number,
+                "reference_month": self.reference_month,
+                "due_date": self.due_date.isoformat() if self.due_date else None,
+                "amount": _money(self.amount_cents), "verdict": self.verdict,
+                "nfse_number": self.nfse_number,
+                "paid_at": self.paid_at.isoformat() if self.paid_at else None,
+                "due": self.bucket}
+
+
+@dataclass
+class BillPage:
+    """One page of bills and the count per bucket under the same filters."""
+
+    rows: list[BillRow]
+    counts: dict[str, int]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
+def _due_expr():
+    # The bill's due date: the email's, else the boleto's.
+    return func.coalesce(Invoice.due_date, BoletoRow.due_date)
+
+
+def _where(stmt, f: Filters, today: date, *, with_bucket: bool):
+    due = _due_expr()
+    stmt = stmt.where(Invoice.paid_at.is_not(None) if f.paid else Invoice.paid_at.is_(None))
+    if f.verdict:
+        stmt = stmt.where(Invoice.verdict == f.verdict)
+    if f.vendor:
+        stmt = stmt.where(Invoice.vendor == f.vendor)
+    if f.month:
+        stmt = stmt.where(Invoice.reference_month == f.month)
+    if with_bucket and f.bucket:
+        end = week_end(today)
+        stmt = stmt.where({
+            "vencidas": due < today,
+            "semana": due.between(today, end),
+            "depois": due > end,
+            "sem_vencimento": due.is_(None),
+        }[f.bucket])
+    return stmt
+
+
+def bills(s: Session, f: Filters, today: date, page: int = 1, size: int = 50) -> BillPage:
+    """Bills ordered by due date (none last), one page, with the per-bucket counts."""
+    page = max(1, page)
+    due = _due_expr()
+    cols = (Invoice.id, Invoice.vendor, Invoice.contract_number, Invoice.reference_month, due,
+            func.coalesce(BoletoRow.amount_cents, Invoice.net_cents), Invoice.verdict,
+            Invoice.nfse_number, Invoice.paid_at)
+    stmt = select(*cols).select_from(Invoice).outerjoin(
+        BoletoRow, BoletoRow.invoice_id == Invoice.id)
+    stmt = _where(stmt, f, today, with_bucket=True)
+    stmt = stmt.order_by(due.is_(None), due, Invoice.id).offset((page - 1) * size).limit(size)
+    rows = [BillRow(*r, bucket=bucket_of(r[4], today)) for r in s.exec(stmt).all()]
+    end = week_end(today)
+    count_stmt = select(
+        func.sum(case((due < today, 1), else_=0)),
+        func.sum(case((due.between(today, end), 1), else_=0)),
+        func.sum(case((due > end, 1), else_=0)),
+        func.sum(case((due.is_(None), 1), else_=0)),
+    ).select_from(Invoice).outerjoin(BoletoRow, BoletoRow.invoice_id == Invoice.id)
+    counts_row = s.exec(_where(count_stmt, f, today, with_bucket=False)).one()
+    counts = {b: int(n or 0) for b, n in zip(BUCKETS, counts_row, strict=True)}
+    total = counts[f.bucket] if f.bucket else sum(counts.values())
+    return BillPage(rows, counts, total, page, size)
+
+
+def vendors(s: Session) -> list[str]:
+    """Vendors with stored bills (the filter's choices)."""
+    return list(s.exec(select(Invoice.vendor).distinct().order_by(Invoice.vendor)).all())
+
+
+@dataclass
+class CheckLine:
+    """One check for people: what it compares in pt-BR, the outcome in words, the detail."""
+
+    name: str
+    meaning: str
+    outcome: str
+    words: str
+    detail: str
+    forgery_grade: bool
+
+
+@dataclass
+class Bill:
+    """Everything the bill page shows."""
+
+    invoice: Invoice
+    message: Message | None
+    boleto: BoletoRow | None
+    documents: list[Document]
+    checks: list[CheckLine]
+    verification_link: str | None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CheckLine]:
+        return [c for c in self.checks if c.outcome == Outcome.FAIL]
+
+    @property
+    def unchecked(self) -> list[CheckLine]:
+        return [c for c in self.checks if c.outcome in (Outcome.UNKNOWN, Outcome.SKIPPED)]
+
+    @property
+    def passed(self) -> list[CheckLine]:
+        return [c for c in self.checks if c.outcome == Outcome.PASS]
+
+
+def verdict_reasons(verdict: str, checks: list[CheckLine]) -> list[str]:
+    """Why the verdict, in plain pt-BR: what failed, or what could not be decided."""
+    if verdict == Verdict.OK:
+        return ["Todas as conferências que decidem o pagamento passaram."]
+    failed = [c for c in checks if c.outcome == Outcome.FAIL]
+    grave = [c for c in failed if c.forgery_grade]
+    chosen = grave if verdict == Verdict.BLOCK and grave else failed
+    if chosen:
+        return [f"Falhou: {c.meaning}." for c in chosen]
+    open_ = [c for c in checks if c.outcome == Outcome.UNKNOWN and c.forgery_grade]
+    return [f"Não foi possível confirmar: {c.meaning}." for c in open_] or [
+        "Uma pessoa precisa olhar esta fatura."]
+
+
+def bill(s: Session, invoice_id: int) -> Bill | None:
+    """One bill with its message, boleto, documents, checks (failed first) and issuer link."""
+    inv = s.get(Invoice, invoice_id)
+    if inv is None:
+        return None
+    msg = s.get(Message, inv.message_id)
+    boleto = s.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
+    docs = list(s.exec(select(Document).where(Document.message_id == inv.message_id)
+                       .order_by(Document.id)).all())
+    rank = {Outcome.FAIL: 0, Outcome.UNKNOWN: 1, Outcome.SKIPPED: 2, Outcome.PASS: 3}
+    rows = s.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()
+    checks = [CheckLine(c.name, CHECKS.get(c.name, c.name), c.outcome,
+                        OUTCOME_WORDS.get(c.outcome, c.outcome), c.detail,
+                        c.name in FORGERY_GRADE)
+              for c in sorted(rows, key=lambda c: (rank.get(c.outcome, 9), order_key(c.name)))]
+    link = s.exec(select(Verification.link).where(
+        Verification.invoice_id == inv.id, Verification.link.is_not(None))).first()
+    return Bill(inv, msg, boleto, docs, checks, link, verdict_reasons(inv.verdict, checks))
+
+
+def document(s: Session, invoice_id: int, document_id: int) -> Document | None:
+    """A document of this bill's message (another bill's document is not found)."""
+    inv = s.get(Invoice, invoice_id)
+    doc = s.get(Document, document_id)
+    if inv is None or doc is None or doc.message_id != inv.message_id:
+        return None
+    return doc
+
+
+def quarantined(s: Session, page: int = 1, size: int = 50) -> tuple[list[Message], int]:
+    """Quarantined messages, newest first, and how many there are."""
+    where = Message.status == MessageStatus.QUARANTINED
+    total = s.exec(select(func.count()).select_from(Message).where(where)).one()
+    rows = s.exec(select(Message).where(where).order_by(Message.id.desc())
+                  .offset((max(1, page) - 1) * size).limit(size)).all()
+    return list(rows), int(total)
+
+
+def alerts(s: Session, page: int = 1, size: int = 50) -> tuple[list[Alert], int]:
+    """The alert outbox, newest first, and its size."""
+    total = s.exec(select(func.count()).select_from(Alert)).one()
+    rows = s.exec(select(Alert).order_by(Alert.id.desc())
+                  .offset((max(1, page) - 1) * size).limit(size)).all()
+    return list(rows), int(total)
