@@ -82,3 +82,33 @@ class CertificateError(IssuerError):
 
 class DnsTrouble(ConfereError):
     """A DKIM key look-up that could not be completed (timeout, server failure)."""
+
+
+# --- the desk: people deciding what to pay -------------------------------------------------
+class DeskError(ConfereError):
+    """A desk action was refused; `code` is a stable key a user interface can translate."""
+
+    code = "desk_error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class NotAllowed(DeskError):
+    """The actor's role does not allow this action (a viewer approving, an approver overriding)."""
+
+    code = "not_allowed"
+
+
+class WorkflowError(DeskError):
+    """The bill is not in a state that allows this action (approving a paid bill, no reason)."""
+
+    code = "workflow"
+
+
+class AccountError(DeskError):
+    """A user or token cannot be created or used as asked (a name taken, a weak password)."""
+
+    code = "account"

@@ -23,7 +23,7 @@ from pipeline.config.settings import Config
 from pipeline.costs.reconcile import reconcile_check
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
-from storage import BlobStore, BoletoRow, Document, Invoice, Message, to_cents, utcnow
+from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
 
 BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
 log = logging.getLogger("confere.ingest")
@@ -245,25 +245,36 @@ class Ingestor:
                            error=d.note))
 
     def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
-        company = self.config.settings.company
-        seen: list[str] = []
-        if not vendor.banks:  # banks seen on good bills stand in for the banks not configured
-            seen = list(s.exec(
-                select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
-                .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok").distinct()).all())
-        return BillContext(
-            vendor=vendor,
-            company_cnpjs=tuple(company.cnpjs),
-            company_domains=tuple(d.lower() for d in company.email_domains),
-            contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
-                            for c in self.config.contracts_for(vendor.key)),
-            banks_seen=frozenset(seen),
-        )
+        return bill_context(s, self.config, vendor)
 
     def _invoice_id(self, msg: Message) -> int | None:
         with Session(self.engine) as s:
             inv = s.exec(select(Invoice).where(Invoice.message_id == msg.id)).first()
             return inv.id if inv else None
+
+
+def bill_context(s: Session, config: Config, vendor: VendorProfile,
+                 exclude_invoice: int | None = None) -> BillContext:
+    """What a vendor's bill is judged against; exclude_invoice: a stored bill being re-judged
+    (its own bank must not vouch for itself)."""
+    company = config.settings.company
+    seen: set[str] = set()
+    if not vendor.banks:  # banks seen on good bills, or confirmed by a person, stand in
+        query = (select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
+                 .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok"))
+        if exclude_invoice is not None:
+            query = query.where(Invoice.id != exclude_invoice)
+        seen.update(s.exec(query.distinct()).all())
+        seen.update(s.exec(select(LearnedBank.bank_code)
+                           .where(LearnedBank.vendor == vendor.key)).all())
+    return BillContext(
+        vendor=vendor,
+        company_cnpjs=tuple(company.cnpjs),
+        company_domains=tuple(d.lower() for d in company.email_domains),
+        contracts=tuple("".join(ch for ch in c.number if ch.isdigit())
+                        for c in config.contracts_for(vendor.key)),
+        banks_seen=frozenset(seen),
+    )
 
 
 def _dup_reason(msg: Message) -> str:

@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 # Each import registers its tables on SQLModel.metadata.
 import storage.alert_models
+import storage.desk_models
 import storage.mailbox_models
 import storage.models
 import storage.usage_models
