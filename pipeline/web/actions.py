@@ -8,18 +8,34 @@ from typing import Any
 
 from sqlmodel import Session
 
+from pipeline.desk import audit, workflow
+from pipeline.desk.roles import Action, can
+from pipeline.desk.workflow import DecisionState
 from pipeline.vocabulary import Verdict
-from storage import Invoice
+from storage import BlobStore, Invoice
 
-# Action names as pipeline.desk.roles.can knows them, with the pt-BR words of the desk.
-LABELS = {"approve": "Aprovar", "reject": "Rejeitar", "mark_paid": "Marcar como paga",
-          "undo": "Desfazer", "override_block": "Liberar apesar do bloqueio",
-          "recheck": "Conferir de novo"}
-DONE = {"approve": "Fatura aprovada.", "reject": "Fatura rejeitada.",
-        "mark_paid": "Pagamento registrado.", "undo": "Decisão desfeita.",
-        "override_block": "Bloqueio liberado.", "recheck": "Fatura conferida de novo."}
-PATHS = {"approve": "aprovar", "reject": "rejeitar", "mark_paid": "pagar", "undo": "desfazer",
-         "override_block": "liberar", "recheck": "reverificar"}
+LABELS = {Action.APPROVE: "Aprovar", Action.REJECT: "Rejeitar", Action.PAY: "Marcar como paga",
+          Action.UNDO: "Desfazer", Action.OVERRIDE: "Liberar apesar do bloqueio",
+          Action.RECHECK: "Conferir de novo"}
+DONE = {Action.APPROVE: "Fatura aprovada.", Action.REJECT: "Fatura rejeitada.",
+        Action.PAY: "Pagamento registrado.", Action.UNDO: "Decisão desfeita.",
+        Action.OVERRIDE: "Bloqueio liberado.", Action.RECHECK: "Fatura conferida de novo."}
+PATHS = {Action.APPROVE: "aprovar", Action.REJECT: "rejeitar", Action.PAY: "pagar",
+         Action.UNDO: "desfazer", Action.OVERRIDE: "liberar", Action.RECHECK: "reverificar"}
+STATE_WORDS = {DecisionState.OPEN: "aguardando decisão", DecisionState.APPROVED: "aprovada",
+               DecisionState.REJECTED: "rejeitada", DecisionState.OVERRIDDEN: "liberada por admin",
+               DecisionState.PAID: "paga"}
+# The workflow's error codes in pt-BR (the English message is shown for any other).
+ERROR_WORDS = {
+    "reason_required": "informe o motivo", "reason_too_long": "o motivo é longo demais",
+    "already_paid": "a fatura já está paga", "already_decided": "a fatura já tem decisão: "
+    "desfaça-a antes", "blocked": "a fatura está bloqueada (sinais de fraude): só um admin "
+    "pode liberá-la", "not_review": "a fatura não precisa de aprovação",
+    "confirm_required": "confirme a liberação marcando a caixa", "not_blocked":
+    "a fatura não está bloqueada: aprove-a", "rejected": "a fatura foi rejeitada",
+    "needs_approval": "a fatura precisa ser aprovada antes", "future_date":
+    "a data de pagamento está no futuro", "not_found": "fatura não encontrada",
+    "not_allowed": "o seu papel não permite esta ação", "nothing_to_undo": "não há o que desfazer"}
 
 
 @dataclass(frozen=True)
@@ -34,97 +50,104 @@ class FormSpec:
     needs_confirmation: bool = False
 
 
-def _decision(s: Session, inv: Invoice) -> str | None:
-    """The bill's workflow state as pipeline.desk stores it (None: nobody decided)."""
-    value = getattr(inv, "status", None)
-    return str(value) if value else None
-
-
-def state_of(s: Session, inv: Invoice) -> str:
-    """The bill's state in pt-BR words for the banner."""
-    if inv.paid_at is not None:
-        return "paga"
-    words = {"approved": "aprovada", "rejected": "rejeitada", "overridden": "liberada"}
-    decision = _decision(s, inv)
-    return words.get(decision or "", "aguardando decisão" if inv.verdict == Verdict.REVIEW
-                     else "em aberto")
+def state_of(s: Session, inv: Invoice) -> DecisionState:
+    """What people did about the bill."""
+    return workflow.state_of(s, inv)
 
 
 def fit_to_pay(s: Session, inv: Invoice) -> bool:
     """Show the payment block only for a bill that may be paid and is not paid yet."""
-    if inv.paid_at is not None:
-        return False
-    decision = _decision(s, inv)
-    if decision == "rejected":
-        return False
-    return inv.verdict == Verdict.OK or decision in ("approved", "overridden")
+    assert inv.id is not None
+    return workflow.fit_to_pay(inv, workflow.decision_of(s, inv.id))
 
 
 def forms_for(s: Session, actor: Any, inv: Invoice) -> list[FormSpec]:
     """The decisions this actor may take on this bill now."""
-    from pipeline.desk.roles import can
-
-    decision = _decision(s, inv)
+    state = state_of(s, inv)
     wanted: list[FormSpec] = []
-    if inv.verdict == Verdict.REVIEW and decision is None and inv.paid_at is None:
-        wanted.append(FormSpec("approve", LABELS["approve"], PATHS["approve"]))
-    if decision is None and inv.paid_at is None:
-        wanted.append(FormSpec("reject", LABELS["reject"], PATHS["reject"]))
-    if inv.verdict == Verdict.BLOCK and decision is None and inv.paid_at is None:
-        wanted.append(FormSpec("override_block", LABELS["override_block"],
-                               PATHS["override_block"], needs_confirmation=True))
+    if state == DecisionState.OPEN:
+        if inv.verdict == Verdict.REVIEW:
+            wanted.append(FormSpec(Action.APPROVE, LABELS[Action.APPROVE], PATHS[Action.APPROVE]))
+        if inv.verdict == Verdict.BLOCK:
+            wanted.append(FormSpec(Action.OVERRIDE, LABELS[Action.OVERRIDE],
+                                   PATHS[Action.OVERRIDE], needs_confirmation=True))
+        wanted.append(FormSpec(Action.REJECT, LABELS[Action.REJECT], PATHS[Action.REJECT]))
     if fit_to_pay(s, inv):
-        wanted.append(FormSpec("mark_paid", LABELS["mark_paid"], PATHS["mark_paid"],
+        wanted.append(FormSpec(Action.PAY, LABELS[Action.PAY], PATHS[Action.PAY],
                                needs_reason=False, needs_date=True))
-    if decision is not None or inv.paid_at is not None:
-        wanted.append(FormSpec("undo", LABELS["undo"], PATHS["undo"]))
-    wanted.append(FormSpec("recheck", LABELS["recheck"], PATHS["recheck"], needs_reason=False))
+    if state != DecisionState.OPEN:
+        wanted.append(FormSpec(Action.UNDO, LABELS[Action.UNDO], PATHS[Action.UNDO]))
+    wanted.append(FormSpec(Action.RECHECK, LABELS[Action.RECHECK], PATHS[Action.RECHECK],
+                           needs_reason=False))
     return [f for f in wanted if can(actor, f.action)]
 
 
-def perform(s: Session, actor: Any, action: str, invoice_id: int, form: Any) -> str:
-    """Run one decision through pipeline.desk.workflow; the pt-BR line to flash."""
-    from parsers.errors import ConfereError
-    from pipeline.desk import workflow
+def run(s: Session, config: Any, actor: Any, action: str, invoice_id: int,
+        values: dict[str, Any]) -> None:
+    """One decision through pipeline.desk.workflow, committed with its audit entry."""
+    reason = str(values.get("reason") or "")
+    if action == Action.PAY:
+        proof = values.get("proof")
+        workflow.mark_paid(s, invoice_id, actor, values["paid_on"],
+                           proof=proof, proof_name=values.get("proof_name"),
+                           blobs=BlobStore(config.blob_dir) if proof else None,
+                           reason=reason or None)
+    elif action == Action.OVERRIDE:
+        workflow.override_block(s, invoice_id, actor, reason, values.get("confirm") is True)
+    elif action == Action.RECHECK:
+        if s.get(Invoice, invoice_id) is None:
+            from parsers.errors import WorkflowError
 
-    reason = str(form.get("reason") or "").strip()
+            raise WorkflowError(f"no invoice #{invoice_id}", "not_found")
+        workflow.recheck(s, config, [invoice_id], actor)
+    else:
+        {Action.APPROVE: workflow.approve, Action.REJECT: workflow.reject,
+         Action.UNDO: workflow.undo}[Action(action)](s, invoice_id, actor, reason)
+    s.commit()
+
+
+async def perform(s: Session, config: Any, actor: Any, action: str, invoice_id: int,
+                  form: Any) -> str:
+    """A form's decision; the pt-BR line to flash."""
+    from parsers.errors import DeskError
+
+    values: dict[str, Any] = {"reason": str(form.get("reason") or ""),
+                              "confirm": form.get("confirm") == "sim"}
+    if action == Action.PAY:
+        try:
+            values["paid_on"] = date.fromisoformat(str(form.get("paid_on") or ""))
+        except ValueError:
+            return "Não foi possível: data de pagamento inválida."
+        upload = form.get("proof")
+        if upload is not None and hasattr(upload, "read"):
+            data = await upload.read()
+            if data:
+                values["proof"], values["proof_name"] = data, upload.filename
     try:
-        if action == "mark_paid":
-            raw = str(form.get("paid_on") or "")
-            paid_on = date.fromisoformat(raw) if raw else None
-            workflow.mark_paid(s, invoice_id, actor, reason=reason or None, paid_on=paid_on)
-        elif action == "override_block":
-            if form.get("confirm") != "sim":
-                return "Confirme a liberação marcando a caixa de confirmação."
-            workflow.override_block(s, invoice_id, actor, reason)
-        elif action == "recheck":
-            workflow.recheck(s, invoice_id, actor)
-        else:
-            getattr(workflow, action)(s, invoice_id, actor, reason)
-    except ValueError:
-        return "Data inválida."
-    except ConfereError as exc:
-        return f"Não foi possível: {exc}"
-    return DONE[action]
+        run(s, config, actor, action, invoice_id, values)
+    except DeskError as exc:
+        s.rollback()
+        return f"Não foi possível: {ERROR_WORDS.get(exc.code, str(exc))}."
+    return DONE[Action(action)]
 
 
-AUDIT_FIELDS = ("id", "at", "actor", "role", "source", "action", "invoice_id", "reason",
-                "before", "after")
-ACTION_WORDS = {"approve": "aprovou", "reject": "rejeitou", "mark_paid": "marcou como paga",
-                "undo": "desfez", "override_block": "liberou o bloqueio",
-                "recheck": "conferiu de novo"}
+ACTION_WORDS = {"approve": "aprovou", "reject": "rejeitou", "pay": "marcou como paga",
+                "undo": "desfez", "override": "liberou o bloqueio", "recheck": "conferiu de novo",
+                "retry": "reprocessou", "token.add": "criou um token", "user.add":
+                "criou um usuário"}
 
 
 def history(s: Session, invoice_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
-    """The audit log's entries, newest first (of one bill, or of all), as plain dicts."""
-    from pipeline.desk import audit
-
+    """The audit log's entries, newest first (of one bill, or of all), as dicts for pages."""
     out = []
     for e in audit.entries(s, invoice_id=invoice_id, limit=limit):
-        row = {k: getattr(e, k, None) for k in AUDIT_FIELDS}
-        if row["at"] is None:
-            row["at"] = getattr(e, "created_at", None)
-        row["words"] = ACTION_WORDS.get(str(row["action"]), str(row["action"]))
+        row = audit.entry_json(e)
+        row["at"] = e.at
+        row["words"] = ACTION_WORDS.get(e.action, e.action)
+        before, after = row["before"], row["after"]
+        row["change"] = (STATE_WORDS.get(before.get("state"), before.get("state")),
+                         STATE_WORDS.get(after.get("state"), after.get("state"))) \
+            if isinstance(before, dict) and isinstance(after, dict) else (None, None)
         out.append(row)
     return out
 

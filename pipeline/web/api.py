@@ -40,7 +40,7 @@ class Override(BaseModel):
 
 def _audit_json(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
-            for k, v in entry.items() if k != "words"}
+            for k, v in entry.items() if k not in ("words", "change")}
 
 
 @router.get("/invoices")
@@ -68,7 +68,7 @@ def get_invoice(invoice_id: int, _actor=allow("read"),
     inv = b.invoice
     return {"id": inv.id, **invoice_json(s, inv),
             "paid_at": inv.paid_at.isoformat() if inv.paid_at else None,
-            "state": actions.state_of(s, inv), "fit_to_pay": actions.fit_to_pay(s, inv),
+            "state": str(actions.state_of(s, inv)), "fit_to_pay": actions.fit_to_pay(s, inv),
             "documents": [{"id": d.id, "kind": d.kind, "filename": d.filename, "size": d.size,
                            "url": f"/api/v1/invoices/{inv.id}/documents/{d.id}"}
                           for d in b.documents],
@@ -86,65 +86,61 @@ def get_document(request: Request, invoice_id: int, document_id: int, _actor=all
     return document_response(request.app.state.config, doc)
 
 
-def _act(s: Session, actor: Any, action: str, invoice_id: int,
-         form: dict[str, Any]) -> Response:
-    from parsers.errors import ConfereError
-    from pipeline.desk import workflow
+def _act(request: Request, s: Session, actor: Any, action: str, invoice_id: int,
+         values: dict[str, Any]) -> Any:
+    from parsers.errors import DeskError
 
     try:
-        if action == "mark_paid":
-            workflow.mark_paid(s, invoice_id, actor, reason=form.get("reason") or None,
-                               paid_on=form.get("paid_on"))
-        elif action == "recheck":
-            workflow.recheck(s, invoice_id, actor)
-        else:
-            getattr(workflow, action)(s, invoice_id, actor, form.get("reason", ""))
-    except ConfereError as exc:
-        code = getattr(exc, "code", "error")
-        status = 404 if code == "not_found" else 409
-        return JSONResponse({"error": code, "detail": str(exc)}, status_code=status)
-    return get_invoice(invoice_id, actor, s)  # type: ignore[return-value]
+        actions.run(s, request.app.state.config, actor, action, invoice_id, values)
+    except DeskError as exc:
+        s.rollback()
+        status = 404 if exc.code == "not_found" else 403 if exc.code == "not_allowed" else 409
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=status)
+    return get_invoice(invoice_id, actor, s)
 
 
 @router.post("/invoices/{invoice_id}/approve")
-def approve(invoice_id: int, body: Decision, actor=allow("approve"),
+def approve(request: Request, invoice_id: int, body: Decision, actor=allow("approve"),
             s: Session = Depends(db)) -> Any:
     """Approve a `review` bill."""
-    return _act(s, actor, "approve", invoice_id, body.model_dump())
+    return _act(request, s, actor, "approve", invoice_id, body.model_dump())
 
 
 @router.post("/invoices/{invoice_id}/reject")
-def reject(invoice_id: int, body: Decision, actor=allow("reject"),
+def reject(request: Request, invoice_id: int, body: Decision, actor=allow("reject"),
            s: Session = Depends(db)) -> Any:
     """Reject a bill."""
-    return _act(s, actor, "reject", invoice_id, body.model_dump())
+    return _act(request, s, actor, "reject", invoice_id, body.model_dump())
 
 
 @router.post("/invoices/{invoice_id}/pay")
-def pay(invoice_id: int, body: Payment, actor=allow("mark_paid"),
+def pay(request: Request, invoice_id: int, body: Payment, actor=allow("pay"),
         s: Session = Depends(db)) -> Any:
     """Mark a bill paid."""
-    return _act(s, actor, "mark_paid", invoice_id, body.model_dump())
+    values = body.model_dump()
+    values["paid_on"] = values["paid_on"] or request.app.state.today()
+    return _act(request, s, actor, "pay", invoice_id, values)
 
 
 @router.post("/invoices/{invoice_id}/undo")
-def undo(invoice_id: int, body: Decision, actor=allow("undo"),
+def undo(request: Request, invoice_id: int, body: Decision, actor=allow("undo"),
          s: Session = Depends(db)) -> Any:
     """Undo the bill's last decision."""
-    return _act(s, actor, "undo", invoice_id, body.model_dump())
+    return _act(request, s, actor, "undo", invoice_id, body.model_dump())
 
 
 @router.post("/invoices/{invoice_id}/override")
-def override(invoice_id: int, body: Override, actor=allow("override_block"),
+def override(request: Request, invoice_id: int, body: Override, actor=allow("override"),
              s: Session = Depends(db)) -> Any:
     """Override a `block` verdict (admin only; confirm must be true)."""
-    return _act(s, actor, "override_block", invoice_id, body.model_dump())
+    return _act(request, s, actor, "override", invoice_id, body.model_dump())
 
 
 @router.post("/invoices/{invoice_id}/recheck")
-def recheck(invoice_id: int, actor=allow("recheck"), s: Session = Depends(db)) -> Any:
+def recheck(request: Request, invoice_id: int, actor=allow("recheck"),
+            s: Session = Depends(db)) -> Any:
     """Judge the bill again against the current configuration."""
-    return _act(s, actor, "recheck", invoice_id, {})
+    return _act(request, s, actor, "recheck", invoice_id, {})
 
 
 @router.get("/quarantine")

@@ -70,7 +70,9 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
         return render(request, "login.html", status_code=429, next=_safe_next(next),
                       title="Entrar",
                       error=f"Muitas tentativas. Tente de novo em {minutes} min.")
-    actor = authenticate(s, name.strip(), password) if name and password else None
+    actor = (authenticate(s, name.strip(), password, source=ip_key)
+             if name and password else None)
+    s.commit()  # a hash made with older parameters was upgraded
     if actor is None:
         by_name.fail(name_key)
         by_ip.fail(ip_key)
@@ -123,6 +125,7 @@ def a_pagar(request: Request, vencimento: str | None = None, veredito: str | Non
     return render(request, "a_pagar.html", title="A pagar", page=page, f=f, today=today,
                   week_end=queries.week_end(today), buckets=queries.BUCKET_TITLES,
                   verdict_words=queries.VERDICT_WORDS, vendors=queries.vendors(s),
+                  states=actions.STATE_WORDS,
                   query=urlencode(query))
 
 
@@ -135,7 +138,8 @@ def bill_page(request: Request, invoice_id: int, actor=allow("read"),
     if b is None:
         return error_page(request, 404, "Fatura não encontrada", f"Não há fatura nº {invoice_id}.")
     return render(request, "bill.html", title=f"Fatura {invoice_id}", b=b,
-                  verdict_words=queries.VERDICT_WORDS, state=actions.state_of(s, b.invoice),
+                  verdict_words=queries.VERDICT_WORDS,
+                  state=actions.STATE_WORDS[actions.state_of(s, b.invoice)],
                   fit_to_pay=actions.fit_to_pay(s, b.invoice),
                   history=actions.history(s, invoice_id),
                   forms=actions.forms_for(s, actor, b.invoice), today=_today(request))
@@ -161,7 +165,8 @@ def original_email(request: Request, message_id: int, _actor=allow("read"),
 async def _decide(request: Request, s: Session, actor: Any, action: str,
                   invoice_id: int) -> Response:
     form = await request.form()
-    request.session["flash"] = actions.perform(s, actor, action, invoice_id, form)
+    request.session["flash"] = await actions.perform(s, request.app.state.config, actor, action,
+                                                     invoice_id, form)
     return RedirectResponse(f"/faturas/{invoice_id}", status_code=303)
 
 
@@ -180,10 +185,10 @@ async def rejeitar(request: Request, invoice_id: int, actor=allow("reject"),
 
 
 @router.post("/faturas/{invoice_id}/pagar")
-async def pagar(request: Request, invoice_id: int, actor=allow("mark_paid"),
+async def pagar(request: Request, invoice_id: int, actor=allow("pay"),
                 s: Session = Depends(db)) -> Response:
     """Mark a bill paid on a date."""
-    return await _decide(request, s, actor, "mark_paid", invoice_id)
+    return await _decide(request, s, actor, "pay", invoice_id)
 
 
 @router.post("/faturas/{invoice_id}/desfazer")
@@ -194,10 +199,10 @@ async def desfazer(request: Request, invoice_id: int, actor=allow("undo"),
 
 
 @router.post("/faturas/{invoice_id}/liberar")
-async def liberar(request: Request, invoice_id: int, actor=allow("override_block"),
+async def liberar(request: Request, invoice_id: int, actor=allow("override"),
                   s: Session = Depends(db)) -> Response:
     """Override a `block` verdict (admin, reason and a second confirmation)."""
-    return await _decide(request, s, actor, "override_block", invoice_id)
+    return await _decide(request, s, actor, "override", invoice_id)
 
 
 @router.post("/faturas/{invoice_id}/reverificar")

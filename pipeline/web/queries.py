@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
 from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
 from pipeline.vocabulary import MessageStatus, Outcome, Verdict
-from storage import BoletoRow, CheckRow, Document, Invoice, Message
+from storage import BoletoRow, CheckRow, Document, Invoice, InvoiceDecision, Message
 from storage.alert_models import Alert
 from storage.verification_models import Verification
 
@@ -61,6 +61,7 @@ class BillRow:
     verdict: str
     nfse_number: str | None
     paid_at: Any
+    decision: str | None
     bucket: str
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +74,7 @@ class BillRow:
                 "amount": _money(self.amount_cents), "verdict": self.verdict,
                 "nfse_number": self.nfse_number,
                 "paid_at": self.paid_at.isoformat() if self.paid_at else None,
+                "state": "paid" if self.paid_at else (self.decision or "open"),
                 "due": self.bucket}
 
 
@@ -96,9 +98,19 @@ def _due_expr():
     return func.coalesce(Invoice.due_date, BoletoRow.due_date)
 
 
+def _joined(stmt):
+    return (stmt.select_from(Invoice)
+            .outerjoin(BoletoRow, BoletoRow.invoice_id == Invoice.id)
+            .outerjoin(InvoiceDecision, InvoiceDecision.invoice_id == Invoice.id))
+
+
 def _where(stmt, f: Filters, today: date, *, with_bucket: bool):
     due = _due_expr()
-    stmt = stmt.where(Invoice.paid_at.is_not(None) if f.paid else Invoice.paid_at.is_(None))
+    if f.paid:
+        stmt = stmt.where(Invoice.paid_at.is_not(None))
+    else:  # open: neither paid nor rejected
+        stmt = stmt.where(Invoice.paid_at.is_(None), or_(
+            InvoiceDecision.decision.is_(None), InvoiceDecision.decision != "rejected"))
     if f.verdict:
         stmt = stmt.where(Invoice.verdict == f.verdict)
     if f.vendor:
@@ -122,9 +134,8 @@ def bills(s: Session, f: Filters, today: date, page: int = 1, size: int = 50) ->
     due = _due_expr()
     cols = (Invoice.id, Invoice.vendor, Invoice.contract_number, Invoice.reference_month, due,
             func.coalesce(BoletoRow.amount_cents, Invoice.net_cents), Invoice.verdict,
-            Invoice.nfse_number, Invoice.paid_at)
-    stmt = select(*cols).select_from(Invoice).outerjoin(
-        BoletoRow, BoletoRow.invoice_id == Invoice.id)
+            Invoice.nfse_number, Invoice.paid_at, InvoiceDecision.decision)
+    stmt = _joined(select(*cols))
     stmt = _where(stmt, f, today, with_bucket=True)
     stmt = stmt.order_by(due.is_(None), due, Invoice.id).offset((page - 1) * size).limit(size)
     rows = [BillRow(*r, bucket=bucket_of(r[4], today)) for r in s.exec(stmt).all()]
@@ -134,8 +145,8 @@ def bills(s: Session, f: Filters, today: date, page: int = 1, size: int = 50) ->
         func.sum(case((due.between(today, end), 1), else_=0)),
         func.sum(case((due > end, 1), else_=0)),
         func.sum(case((due.is_(None), 1), else_=0)),
-    ).select_from(Invoice).outerjoin(BoletoRow, BoletoRow.invoice_id == Invoice.id)
-    counts_row = s.exec(_where(count_stmt, f, today, with_bucket=False)).one()
+    )
+    counts_row = s.exec(_where(_joined(count_stmt), f, today, with_bucket=False)).one()
     counts = {b: int(n or 0) for b, n in zip(BUCKETS, counts_row, strict=True)}
     total = counts[f.bucket] if f.bucket else sum(counts.values())
     return BillPage(rows, counts, total, page, size)

@@ -22,7 +22,7 @@ document.addEventListener("click", async (event) => {
 // An override asks once more before it is sent.
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  if (form.classList.contains("a-override_block") &&
+  if (form.classList.contains("a-override") &&
       !window.confirm("Liberar o pagamento de uma fatura com sinais de fraude?")) {
     event.preventDefault();
   }
