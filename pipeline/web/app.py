@@ -52,7 +52,7 @@ def signing_key(config: Config) -> str:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith("/api/v1/")
 
 
 def create_app(config: Config, engine: Engine | None = None, *,
@@ -70,6 +70,7 @@ def create_app(config: Config, engine: Engine | None = None, *,
     app.state.today = today
     app.state.templates = templates()
     app.state.session_max_age = parse_interval(web.session_max_age)
+    app.state.ended = {}  # session ids logged out, until they would expire
     app.state.throttle_name = Throttle(limit=5, window=900)
     app.state.throttle_ip = Throttle(limit=20, window=900)
     if secure is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +12,16 @@ from sqlmodel import Session
 
 from pipeline.web import actions, queries
 from pipeline.web.documents import document_response, original_email_response
-from pipeline.web.security import allow, check_csrf, client_ip, csrf_token, db, session_actor
+from pipeline.web.security import (
+    allow,
+    check_csrf,
+    client_ip,
+    csrf_token,
+    db,
+    end_session,
+    session_actor,
+    start_session,
+)
 
 router = APIRouter(include_in_schema=False)
 NAV = (("/a-pagar", "A pagar"), ("/quarentena", "Quarentena"), ("/custos", "Custos"),
@@ -79,16 +87,14 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
         return render(request, "login.html", status_code=401, next=_safe_next(next),
                       title="Entrar", error="Usuário ou senha incorretos.")
     by_name.clear(name_key)
-    request.session.clear()  # a fresh session (and CSRF token) on login: no fixation
-    request.session.update(user=actor.name, role=str(actor.role), since=int(time.time()))
-    csrf_token(request)
+    start_session(request, actor)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, _actor=allow("read")) -> Response:
     """End the session."""
-    request.session.clear()
+    end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 

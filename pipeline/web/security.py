@@ -112,13 +112,38 @@ def session_actor(request: Request, max_age: float) -> Actor | None:
     name, role, since = data.get("user"), data.get("role"), data.get("since")
     if not name or not role or not isinstance(since, int | float):
         return None
-    if time.time() - since > max_age:
+    if time.time() - since > max_age or data.get("sid") in request.app.state.ended:
         request.session.clear()
         return None
     try:
         return Actor(name=name, role=Role(role), source=client_ip(request))
     except ValueError:
         return None
+
+
+def start_session(request: Request, actor: Actor) -> None:
+    """A fresh session for a person who just logged in (new id and CSRF token: no fixation)."""
+    request.session.clear()
+    request.session.update(user=actor.name, role=str(actor.role), since=int(time.time()),
+                           sid=secrets.token_urlsafe(16))
+    csrf_token(request)
+
+
+def end_session(request: Request) -> None:
+    """Log out: the cookie is cleared, and a copy of it kept elsewhere is refused from now on.
+
+    Sessions live in signed cookies; the ended ids are remembered (in this process) until
+    they would have expired anyway.
+    """
+    ended: dict[str, float] = request.app.state.ended
+    now = time.time()
+    for sid, until in list(ended.items()):
+        if until < now:
+            del ended[sid]
+    sid = request.session.get("sid")
+    if sid:
+        ended[sid] = now + request.app.state.session_max_age
+    request.session.clear()
 
 
 def bearer_actor(request: Request, s: Session) -> Actor | None:

@@ -64,8 +64,9 @@ class DeskStore:
         return load(self.config_path)
 
 
-def build_store(root: Path) -> DeskStore:
-    """Ingest the sample emails (and the script one), add a user and a token per role."""
+def build_store(root: Path, emails: tuple[str, ...] = EMAILS,
+                with_script: bool = True) -> DeskStore:
+    """Ingest sample emails (and the script one), add a user and a token per role."""
     from sqlmodel import Session
 
     from pipeline.cli.app import App
@@ -76,13 +77,15 @@ def build_store(root: Path) -> DeskStore:
     config_path = root / "confere.toml"
     config_path.write_text(CONFIG.format(db=root / "confere.db", blobs=root / "blobs"),
                            encoding="utf-8")
-    hostile = root / "script.eml"
-    hostile.write_bytes(script_email())
+    files = [MAILBOX / n for n in emails]
+    if with_script:
+        files.append(root / "script.eml")
+        files[-1].write_bytes(script_email())
     app = App(str(config_path))
     engine = app.engine()
     with app.sandbox() as sandbox:
         ingestor = Ingestor(app.config, engine, sandbox)
-        results = list(ingestor.ingest_paths([MAILBOX / n for n in EMAILS] + [hostile]))
+        results = list(ingestor.ingest_paths(files))
     assert all(r.status for _p, r in results)
     store = DeskStore(root, config_path)
     with Session(engine) as s:
