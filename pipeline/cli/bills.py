@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -10,13 +10,15 @@ from typing import Any
 
 import click
 from rich.progress import Progress
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from pipeline.cli.app import App, config_option, emit, err, out_console
-from pipeline.cli.display import ingest_table, invoices_table
+from pipeline.cli.display import bill_card, ingest_table, invoices_table
 from pipeline.config import settings as config_mod
+from pipeline.desk.queries import STATUS_FILTERS, Due, bill_row, list_bills
 from pipeline.ingest.ingestor import Ingestor
 from pipeline.ingest.serialize import ingest_line, invoice_json
+from pipeline.vocabulary import Verdict
 from storage import Invoice, Message
 
 
@@ -82,19 +84,29 @@ def ingest(config_path: str | None, paths: tuple[str, ...], as_json: bool) -> No
 
 @click.command()
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="One invoice object per line.")
-def invoices(config_path: str | None, as_json: bool) -> None:
-    """List stored bills, newest first."""
+@click.option("--due", type=click.Choice([str(d) for d in Due]), default=None,
+              help="Unpaid, not rejected bills due: overdue, within 7 days (week), or later.")
+@click.option("--verdict", type=click.Choice([str(v) for v in Verdict]), default=None)
+@click.option("--month", metavar="YYYY-MM", default=None, help="The bills' reference month.")
+@click.option("--status", type=click.Choice(STATUS_FILTERS), default=None,
+              help="What people did: a decision state, unpaid, or payable (fit to pay now).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One invoice object per line, with a `desk` object (state, payment).")
+def invoices(config_path: str | None, due: str | None, verdict: str | None, month: str | None,
+             status: str | None, as_json: bool) -> None:
+    """List stored bills by due date (undated last), with their payment status."""
+    if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise click.BadParameter("use YYYY-MM, e.g. 2026-10", param_hint="--month")
     app = App(config_path)
     engine = app.engine()
     with Session(engine) as s:
-        stored = s.exec(select(Invoice).order_by(Invoice.id.desc())).all()
-        items = [(inv.id, invoice_json(s, inv)) for inv in stored]
-    if as_json:
-        for inv_id, obj in items:
-            emit({"id": inv_id, **obj})
-    else:
-        invoices_table(out_console(), items)
+        rows = list_bills(s, due=due, verdict=verdict, month=month, status=status)
+        if as_json:
+            for row in rows:
+                emit({"id": row.invoice.id, **invoice_json(s, row.invoice),
+                      "desk": row.desk_json()})
+            return
+    invoices_table(out_console(), rows)
 
 
 @click.command()
@@ -102,21 +114,17 @@ def invoices(config_path: str | None, as_json: bool) -> None:
 @click.argument("invoice_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="The invoice object as JSON.")
 def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
-    """One bill with its checks."""
+    """One bill: a card with the verdict and why, amount, due date, payment; then its checks."""
     app = App(config_path)
     with Session(app.engine()) as s:
-        inv = s.get(Invoice, invoice_id)
-        if inv is None:
+        row = bill_row(s, invoice_id)
+        if row is None:
             raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
-        obj = invoice_json(s, inv)
+        obj = invoice_json(s, row.invoice)
     if as_json:
-        emit({"id": invoice_id, **obj})
+        emit({"id": invoice_id, **obj, "desk": row.desk_json()})
         return
-    console = out_console()
-    console.print_json(json.dumps({k: v for k, v in obj.items() if k != "checks"}))
-    for c in obj["checks"]:
-        console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False,
-                      markup=False)
+    bill_card(out_console(), row, obj["checks"], obj["verification_link"])
 
 
 def _demo_config_text(demo_toml: str, settings: dict[str, Any]) -> str:
