@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from pipeline.desk import audit, workflow
+from pipeline.desk.explain import STATE_WORDS
 from pipeline.desk.roles import Action, can
 from pipeline.desk.workflow import DecisionState
 from pipeline.vocabulary import Verdict
@@ -22,9 +23,6 @@ DONE = {Action.APPROVE: "Fatura aprovada.", Action.REJECT: "Fatura rejeitada.",
         Action.OVERRIDE: "Bloqueio liberado.", Action.RECHECK: "Fatura conferida de novo."}
 PATHS = {Action.APPROVE: "aprovar", Action.REJECT: "rejeitar", Action.PAY: "pagar",
          Action.UNDO: "desfazer", Action.OVERRIDE: "liberar", Action.RECHECK: "reverificar"}
-STATE_WORDS = {DecisionState.OPEN: "aguardando decisão", DecisionState.APPROVED: "aprovada",
-               DecisionState.REJECTED: "rejeitada", DecisionState.OVERRIDDEN: "liberada por admin",
-               DecisionState.PAID: "paga"}
 # The workflow's error codes in pt-BR (the English message is shown for any other).
 ERROR_WORDS = {
     "reason_required": "informe o motivo", "reason_too_long": "o motivo é longo demais",

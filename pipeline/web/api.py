@@ -44,8 +44,7 @@ def _audit_json(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/invoices")
-def list_invoices(request: Request, due: Literal["vencidas", "semana", "depois",
-                                                 "sem_vencimento"] | None = None,
+def list_invoices(request: Request, due: Literal["overdue", "week", "later", "none"] | None = None,
                   verdict: Literal["ok", "review", "block"] | None = None,
                   vendor: str | None = None, month: str | None = None, paid: bool = False,
                   page: int = 1, page_size: int = 50, _actor=allow("read"),

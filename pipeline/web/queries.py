@@ -10,31 +10,31 @@ from sqlalchemy import case, func, or_
 from sqlmodel import Session, select
 
 from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
-from pipeline.vocabulary import MessageStatus, Outcome, Verdict
+from pipeline.desk.explain import verdict_reason
+from pipeline.desk.queries import WEEK_DAYS, Due, due_of
+from pipeline.vocabulary import MessageStatus, Outcome
 from storage import BoletoRow, CheckRow, Document, Invoice, InvoiceDecision, Message
 from storage.alert_models import Alert
 from storage.verification_models import Verification
 
-BUCKETS = ("vencidas", "semana", "depois", "sem_vencimento")
-BUCKET_TITLES = {"vencidas": "Vencidas", "semana": "Vencem esta semana", "depois": "Depois",
-                 "sem_vencimento": "Sem vencimento"}
+# The due buckets of pipeline.desk.queries (overdue, within WEEK_DAYS, later), plus bills
+# with no due date at all, listed apart so that nobody misses them.
+BUCKETS = (str(Due.OVERDUE), str(Due.WEEK), str(Due.LATER), "none")
+BUCKET_TITLES = {"overdue": "Vencidas", "week": f"Vencem nos próximos {WEEK_DAYS} dias",
+                 "later": "Depois", "none": "Sem vencimento"}
 VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
 OUTCOME_WORDS = {"pass": "conferido", "fail": "FALHOU", "unknown": "não foi possível verificar",
                  "skipped": "não verificado"}
 
 
 def week_end(today: date) -> date:
-    """The Sunday that closes today's week (Monday to Sunday)."""
-    return today + timedelta(days=6 - today.weekday())
+    """The last day of the "week" bucket."""
+    return today + timedelta(days=WEEK_DAYS)
 
 
 def bucket_of(due: date | None, today: date) -> str:
     """Which part of "A pagar" a due date falls in."""
-    if due is None:
-        return "sem_vencimento"
-    if due < today:
-        return "vencidas"
-    return "semana" if due <= week_end(today) else "depois"
+    return "none" if due is None else str(due_of(due, today))
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,10 @@ def _where(stmt, f: Filters, today: date, *, with_bucket: bool):
     if with_bucket and f.bucket:
         end = week_end(today)
         stmt = stmt.where({
-            "vencidas": due < today,
-            "semana": due.between(today, end),
-            "depois": due > end,
-            "sem_vencimento": due.is_(None),
+            "overdue": due < today,
+            "week": due.between(today, end),
+            "later": due > end,
+            "none": due.is_(None),
         }[f.bucket])
     return stmt
 
@@ -194,20 +194,6 @@ class Bill:
         return [c for c in self.checks if c.outcome == Outcome.PASS]
 
 
-def verdict_reasons(verdict: str, checks: list[CheckLine]) -> list[str]:
-    """Why the verdict, in plain pt-BR: what failed, or what could not be decided."""
-    if verdict == Verdict.OK:
-        return ["Todas as conferências que decidem o pagamento passaram."]
-    failed = [c for c in checks if c.outcome == Outcome.FAIL]
-    grave = [c for c in failed if c.forgery_grade]
-    chosen = grave if verdict == Verdict.BLOCK and grave else failed
-    if chosen:
-        return [f"Falhou: {c.meaning}." for c in chosen]
-    open_ = [c for c in checks if c.outcome == Outcome.UNKNOWN and c.forgery_grade]
-    return [f"Não foi possível confirmar: {c.meaning}." for c in open_] or [
-        "Uma pessoa precisa olhar esta fatura."]
-
-
 def bill(s: Session, invoice_id: int) -> Bill | None:
     """One bill with its message, boleto, documents, checks (failed first) and issuer link."""
     inv = s.get(Invoice, invoice_id)
@@ -225,7 +211,8 @@ def bill(s: Session, invoice_id: int) -> Bill | None:
               for c in sorted(rows, key=lambda c: (rank.get(c.outcome, 9), order_key(c.name)))]
     link = s.exec(select(Verification.link).where(
         Verification.invoice_id == inv.id, Verification.link.is_not(None))).first()
-    return Bill(inv, msg, boleto, docs, checks, link, verdict_reasons(inv.verdict, checks))
+    reason = verdict_reason(inv.verdict, rows)
+    return Bill(inv, msg, boleto, docs, checks, link, [reason[:1].upper() + reason[1:] + "."])
 
 
 def document(s: Session, invoice_id: int, document_id: int) -> Document | None:

@@ -63,13 +63,13 @@ def login(browser, desk, role: str):
 
 def test_login_shows_this_weeks_bills(browser, desk):
     context, page = login(browser, desk, "approver")
-    week = page.locator("tr.group.b-semana + tr.bill")
+    week = page.locator("tr.group.b-week + tr.bill")
     assert week.count() == 1
     row = week.first.inner_text()
     assert "20/11/2026" in row  # the sample's November bill, due on Friday of this week
     assert re.search(r"R\$ \d{1,3}(\.\d{3})*,\d{2}", row)
-    assert page.locator("tr.group.b-vencidas").count() == 1
-    assert "Vencem esta semana" in page.inner_text("ul.buckets")
+    assert page.locator("tr.group.b-overdue").count() == 1
+    assert "Vencem nos próximos 7 dias" in page.inner_text("ul.buckets")
     page.screenshot(path=str(ROOT / "docs" / "desk.png"), full_page=False)
     context.close()
 
@@ -89,7 +89,7 @@ def test_login_with_a_wrong_password_is_refused(browser, desk):
 
 def test_open_a_bill_and_its_boleto_pdf(browser, desk):
     context, page = login(browser, desk, "viewer")
-    page.click("tr.group.b-semana + tr.bill a")
+    page.click("tr.group.b-week + tr.bill a")
     assert re.search(r"/faturas/\d+$", page.url)
     assert page.inner_text("#veredito .word").strip().lower() == "revisar"
     assert "banco" in page.inner_text("#veredito").lower()  # why: the bank is not trusted yet
@@ -141,7 +141,7 @@ def test_a_viewer_cannot_approve(browser, desk):
                                  form={"csrf": csrf, "reason": "eu mesmo"}, max_redirects=0)
     assert response.status == 403
     page.reload()
-    assert "aguardando decisão" in page.inner_text("#veredito .state")
+    assert "em aberto" in page.inner_text("#veredito .state")
     context.close()
 
 
