@@ -129,6 +129,8 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
 
 def _demo_config_text(demo_toml: str, settings: dict[str, Any]) -> str:
     """The demo's configuration as a file in its folder, so later commands use the same store."""
+    import json  # a JSON string is a valid TOML basic string
+
     db, blobs = settings["database"]["url"], settings["storage"]["blobs"]
     return ("# Written by `confere demo`: the demo's store; use it with --config this file.\n"
             f"[database]\nurl = {json.dumps(db)}\n[storage]\nblobs = {json.dumps(blobs)}\n\n"
