@@ -151,6 +151,20 @@ def quarantine(page: int = 1, _actor=allow("read"), s: Session = Depends(db)) ->
          "received_at": m.received_at.isoformat(), "sha256": m.sha256} for m in rows]}
 
 
+@router.post("/quarantine/{message_id}/retry")
+def retry_quarantined(request: Request, message_id: int, actor=allow("retry")) -> Any:
+    """Put a quarantined message back to pending: the daemon reads it again."""
+    if not actions.retry_available():
+        return JSONResponse({"error": "unavailable",
+                             "detail": "this installation has no quarantine retry"},
+                            status_code=409)
+    message = actions.retry(request.app.state.engine, request.app.state.config, actor,
+                            message_id)
+    done = message.startswith("Mensagem")
+    return JSONResponse({"message_id": message_id, "retried": done, "detail": message},
+                        status_code=200 if done else 409)
+
+
 @router.get("/mailboxes")
 def mailboxes(request: Request, _actor=allow("read")) -> list[dict[str, Any]]:
     """Per mailbox folder: last poll, cursor, backlog, last error (as `confere status --json`)."""

@@ -31,11 +31,13 @@ SESSION_COOKIE = "confere_session"
 def templates() -> Jinja2Templates:
     """Jinja2 with autoescape on for every template (all of them are HTML)."""
     from parsers.boleto import format_line
+    from parsers.cnpj import format_cnpj
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(brl=brl, data=data, mes=mes, mes_extenso=mes_extenso,
-                       linha=lambda v: format_line(v) if v else "-")
+                       linha=lambda v: format_line(v) if v else "-",
+                       cnpj=lambda v: format_cnpj(v) if v else "-")
     return Jinja2Templates(env=env)
 
 

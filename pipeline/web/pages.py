@@ -224,8 +224,19 @@ def quarentena(request: Request, pagina: int = 1, _actor=allow("read"),
                s: Session = Depends(db)) -> Response:
     """Quarantined mail: why, and the original to download."""
     rows, total = queries.quarantined(s, pagina)
+    from pipeline.desk.roles import can
+
     return render(request, "quarentena.html", title="Quarentena", rows=rows, total=total,
-                  pagina=max(1, pagina), retry=actions.retry_available())
+                  pagina=max(1, pagina),
+                  retry=actions.retry_available() and can(request.state.actor, "retry"))
+
+
+@router.post("/quarentena/{message_id}/reprocessar")
+def reprocessar(request: Request, message_id: int, actor=allow("retry")) -> Response:
+    """Give a quarantined message another go (the retry service of pipeline.ingest)."""
+    request.session["flash"] = actions.retry(request.app.state.engine,
+                                             request.app.state.config, actor, message_id)
+    return RedirectResponse("/quarentena", status_code=303)
 
 
 @router.get("/custos")

@@ -33,6 +33,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/faturas/{invoice_id}/reverificar"): APPROVER,
     ("POST", "/faturas/{invoice_id}/liberar"): ADMIN,
     ("GET", "/quarentena"): READ,
+    ("POST", "/quarentena/{message_id}/reprocessar"): APPROVER,
     ("GET", "/custos"): READ,
     ("GET", "/custos/grafico.svg"): READ,
     ("GET", "/caixas"): READ,
@@ -50,13 +51,14 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/invoices/{invoice_id}/recheck"): APPROVER,
     ("POST", "/api/v1/invoices/{invoice_id}/override"): ADMIN,
     ("GET", "/api/v1/quarantine"): READ,
+    ("POST", "/api/v1/quarantine/{message_id}/retry"): APPROVER,
     ("GET", "/api/v1/mailboxes"): READ,
     ("GET", "/api/v1/alerts"): READ,
     ("GET", "/api/v1/audit"): READ,
     ("GET", "/api/v1/costs"): READ,
 }
 RANK = {READ: 0, APPROVER: 1, ADMIN: 2}
-EMAILS = ("genuine-04-abrasf-reindented.eml", "tampered-bank.eml")
+EMAILS = ("genuine-04-abrasf-reindented.eml", "tampered-bank.eml", "hostile-xxe.eml")
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +301,29 @@ def test_a_hostile_file_name_cannot_break_the_header(tmp_path):
     assert "\r" not in value and "\n" not in value
     fallback = re.search(r'filename="([^"]*)"', value).group(1)
     assert re.fullmatch(r"[A-Za-z0-9._-]+", fallback)
+
+
+def test_a_quarantined_message_can_be_read_again(app, store):
+    pytest.importorskip("pipeline.ingest.retry")  # the retry service of issue 14
+    from pipeline.vocabulary import MessageStatus
+    from storage import Message, open_store
+
+    engine = open_store(store.config().database_url)
+    with Session(engine) as s:
+        quarantined = s.exec(select(Message).where(
+            Message.status == MessageStatus.QUARANTINED)).first()
+    viewer, csrf = logged_in(app, "viewer")
+    assert "Ler de novo" not in viewer.get("/quarentena").text
+    assert viewer.post(f"/quarentena/{quarantined.id}/reprocessar",
+                       data={"csrf": csrf}).status_code == 403
+    client, csrf = logged_in(app, "approver")
+    assert "Ler de novo" in client.get("/quarentena").text
+    r = client.post(f"/quarentena/{quarantined.id}/reprocessar", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert "devolvida à fila" in client.get("/quarentena").text
+    with Session(engine) as s:
+        assert s.get(Message, quarantined.id).status == MessageStatus.PENDING
+    audit = client.get("/api/v1/audit", headers={
+        "Authorization": f"Bearer {store.tokens['viewer']}"}).json()
+    assert audit[0]["action"] == "retry" and audit[0]["after"]["message"] == quarantined.id
+    engine.dispose()
