@@ -327,3 +327,42 @@ def test_a_quarantined_message_can_be_read_again(app, store):
         "Authorization": f"Bearer {store.tokens['viewer']}"}).json()
     assert audit[0]["action"] == "retry" and audit[0]["after"]["message"] == quarantined.id
     engine.dispose()
+
+
+def test_mailbox_page_shows_the_poll_state(tmp_path):
+    import shutil
+
+    from conftest import run_cli
+    from harness.desk import CONFIG, MAILBOX
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(MAILBOX / "genuine-02-abrasf-namespaced.eml", inbox)
+    shutil.copy(MAILBOX / "hostile-xxe.eml", inbox)
+    config = tmp_path / "confere.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "c.db", blobs=tmp_path / "blobs")
+                      + f'[[mailboxes]]\nname = "financeiro"\npath = "{inbox}"\n',
+                      encoding="utf-8")
+    from pipeline.config.settings import load
+    from pipeline.web.app import create_app
+
+    app = create_app(load(config), today=lambda: TODAY, secret="k" * 40)
+    from pipeline.desk.users import add_user
+    from storage import open_store
+
+    engine = open_store(load(config).database_url)
+    with Session(engine) as s:
+        add_user(s, "viewer", "viewer", PASSWORD)
+        s.commit()
+    engine.dispose()
+    client, _ = logged_in(app, "viewer")
+    before = client.get("/caixas").text
+    assert "financeiro" in before and "nunca" in before
+    run_cli("poll", "--config", str(config), check=False)
+    after = client.get("/caixas")
+    row = re.search(r"<tr[^>]*><td>financeiro</td>.*?</tr>", after.text, re.S).group(0)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[2] != "nunca"  # polled now
+    assert cells[4].strip() == "2"  # both emails stored
+    quarantine = client.get("/quarentena").text
+    assert "XML declares a DTD or entities" in quarantine
