@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -45,4 +46,9 @@ def chart(s: Session, config: Config, ano: str | None, today: date) -> str:
     from pipeline.reports.charts import billed_vs_expected_svg
 
     report = build(s, config, _year(ano, today), today=today)
-    return billed_vs_expected_svg(report.months, report.billed, report.expected)
+    svg = billed_vs_expected_svg(report.months, report.billed, report.expected)
+    # A standalone image needs its own size (the page's CSS scales it): the viewBox's.
+    match = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg[:500])
+    if match:
+        svg = svg.replace(' width="100%"', f' width="{match[1]}" height="{match[2]}"', 1)
+    return svg

@@ -102,6 +102,9 @@ def test_open_a_bill_and_its_boleto_pdf(browser, desk):
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-disposition"].startswith("inline")
     assert response.body().startswith(b"%PDF-")
+    issuer = page.locator("a", has_text="verificar a autenticidade da nota")
+    assert issuer.get_attribute("href").startswith("https://df.issnetonline.com.br/")
+    assert "Não verificado" in page.inner_text("#conferencias")
     # Not fit to pay yet: no payment data on the page.
     assert page.locator("#linha").count() == 0
     assert "ocultos" in page.inner_text("#pagamento")
@@ -157,4 +160,25 @@ def test_script_in_subject_and_file_name_is_shown_as_text(browser, desk):
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.locator("main script, main img[src=x]").count() == 0
     assert dialogs == []
+    context.close()
+
+
+def test_the_other_pages(browser, desk):
+    context, page = login(browser, desk, "viewer")
+    page.click("nav >> text=Quarentena")
+    row = page.locator("table tbody tr").first.inner_text()
+    assert "XML declares a DTD or entities" in row
+    assert page.locator("a", has_text="e-mail original").count() == 1
+    page.click("nav >> text=Custos")
+    assert page.inner_text("h1") == "Custos de 2026"
+    page.wait_for_function("() => { const img = document.querySelector('figure.chart img');"
+                           " return img.complete && img.naturalWidth > 0; }", timeout=10000)
+    assert "R$" in page.inner_text("main table")
+    page.click("nav >> text=Alertas")
+    kinds = page.locator("table tbody tr td:nth-child(2)").all_inner_texts()
+    assert "review" in kinds and "a enviar" in page.inner_text("main table")
+    page.click("nav >> text=Caixas de e-mail")
+    assert "Nenhuma caixa de e-mail configurada" in page.inner_text("main")
+    page.goto(f"{desk.url}/api/docs")
+    assert "GET /api/v1/invoices" in page.inner_text("main")
     context.close()

@@ -33,6 +33,8 @@ email_domains = ["example.com.br"]
 [[contracts]]
 vendor = "serpro"
 number = "261074"
+[alerts]
+to = ["financeiro@example.com.br"]
 [limits]
 parse_seconds = 30
 """
