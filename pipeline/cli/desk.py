@@ -17,10 +17,10 @@ from pipeline.cli.app import App, config_option, emit, err, out_console
 from pipeline.desk import audit as audit_log
 from pipeline.desk import workflow
 from pipeline.desk.explain import STATE_WORDS, VERDICT_WORDS
+from pipeline.desk.files import stored_files
 from pipeline.desk.roles import Actor, cli_actor
 from pipeline.desk.workflow import SAO_PAULO
-from storage import BlobStore, Document, Invoice, InvoiceDecision, Message
-from storage.verification_models import Verification
+from storage import BlobStore, Invoice
 
 reason_option = click.option("--reason", required=True, metavar="TEXT",
                              help="Why (kept in the audit log).")
@@ -135,16 +135,6 @@ def recheck(config_path: str | None, invoice_ids: tuple[int, ...], everything: b
                "veredito")
 
 
-def _safe(name: str) -> str:
-    """A file name safe to write: no folders, no control or odd characters."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    clean = "".join(ch if ch.isalnum() or ch in "._- " else "_" for ch in base).strip(" .")
-    return clean[:120] or "arquivo"
-
-
-EXTENSIONS = {"nfse_xml": ".xml", "nfse_pdf": ".pdf", "boleto_pdf": ".pdf"}
-
-
 @click.command()
 @config_option
 @click.argument("invoice_id", type=int)
@@ -156,52 +146,27 @@ def documents(config_path: str | None, invoice_id: int, out_dir: str, as_json: b
     app = App(config_path)
     blobs = BlobStore(app.config.blob_dir)
     with Session(app.engine()) as s:
-        inv = s.get(Invoice, invoice_id)
-        if inv is None:
+        if s.get(Invoice, invoice_id) is None:
             raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
-        msg = s.get(Message, inv.message_id)
-        docs = s.exec(select(Document).where(Document.message_id == inv.message_id)
-                      .order_by(Document.id)).all()
-        decision = s.exec(select(InvoiceDecision)
-                          .where(InvoiceDecision.invoice_id == invoice_id)).first()
-        issuer = s.exec(select(Verification).where(Verification.invoice_id == invoice_id,
-                                                   Verification.issuer_sha256.is_not(None))).all()  # type: ignore[union-attr]
-    wanted: list[tuple[str, str, str]] = []  # kind, file name, sha256
-    if msg is not None:
-        wanted.append(("email", f"fatura-{invoice_id}-email.eml", msg.sha256))
-    for d in docs:
-        name = _safe(d.filename or f"{d.kind}{EXTENSIONS.get(d.kind, '.bin')}")
-        wanted.append((d.kind, f"fatura-{invoice_id}-{name}", d.sha256))
-    for v in issuer:
-        wanted.append(("issuer_xml", f"fatura-{invoice_id}-emissor-{v.source}.xml",
-                       v.issuer_sha256))  # type: ignore[arg-type]
-    if decision is not None and decision.proof_sha256:
-        wanted.append(("payment_proof",
-                       f"fatura-{invoice_id}-comprovante-{_safe(decision.proof_name or '')}",
-                       decision.proof_sha256))
+        files = stored_files(s, invoice_id)
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     missing = 0
-    used: set[str] = set()
-    for kind, name, digest in wanted:
-        stem, n = name, 2
-        while name in used:  # two attachments with one name: keep both
-            name = f"{Path(stem).stem}-{n}{Path(stem).suffix}"
-            n += 1
-        used.add(name)
+    for f in files:
         try:
-            data = blobs.get(digest)
+            data = blobs.get(f.sha256)
         except (OSError, KeyError, ValueError):
-            err.print(f"confere: {kind} {digest[:12]}… is missing from the blob store",
+            err.print(f"confere: {f.kind} {f.sha256[:12]}… is missing from the blob store",
                       highlight=False, markup=False)
             missing += 1
             continue
-        path = target / name
+        path = target / f.name
         path.write_bytes(data)
         if as_json:
-            emit({"kind": kind, "path": str(path), "sha256": digest, "size": len(data)})
+            emit({"kind": f.kind, "path": str(path), "content_type": f.content_type,
+                  "sha256": f.sha256, "size": len(data)})
         else:
-            click.echo(f"{kind:>13}  {path}")
+            click.echo(f"{f.kind:>13}  {path}")
     if missing:
         raise SystemExit(1)
 

@@ -5,6 +5,7 @@ Shared by `confere show`, `confere invoices` and the web desk, so every screen s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any, Protocol
@@ -55,6 +56,28 @@ def meaning(name: str) -> str:
     return CHECKS.get(name, name)
 
 
+# What a person can do about the most common open questions, in pt-BR (the check's own detail,
+# in English for logs, follows in brackets only when there is no hint).
+UNKNOWN_HINTS = {
+    "boleto.bank_allowed": "o banco {bank} nunca apareceu numa fatura aceita deste fornecedor: "
+                           "confirme com o fornecedor e aprove a fatura (o banco passa a ser "
+                           "aceito nas próximas)",
+    "nfse.signature": "o XML da NFS-e não tem assinatura digital para conferir",
+    "email.authentication": "não foi possível provar que o e-mail saiu dos servidores do "
+                            "fornecedor",
+    "authenticity.issnet": "a prefeitura (ISSNet) não respondeu; será consultada de novo",
+    "authenticity.sefin": "a NFS-e nacional (Sefin) não respondeu; será consultada de novo",
+}
+
+
+def _open_question(c: CheckLike) -> str:
+    hint = UNKNOWN_HINTS.get(c.name)
+    if hint is None:
+        return f"não foi possível verificar: {meaning(c.name)} ({c.detail})"
+    bank = re.search(r"\bbank (\d{3})\b", c.detail)
+    return hint.format(bank=bank.group(1) if bank else "do boleto")
+
+
 def verdict_reason(verdict: str, checks: Iterable[Any]) -> str:
     """Why the bill got its verdict, in one pt-BR sentence (the check's own detail in brackets)."""
     items = ordered(checks)
@@ -71,8 +94,7 @@ def verdict_reason(verdict: str, checks: Iterable[Any]) -> str:
         open_ = [c for c in items if c.outcome == Outcome.UNKNOWN and c.name in FORGERY_GRADE]
         if open_:
             more = f" (e mais {len(open_) - 1} pendência(s))" if len(open_) > 1 else ""
-            return (f"não foi possível verificar: {meaning(open_[0].name)} "
-                    f"({open_[0].detail}){more}")
+            return f"{_open_question(open_[0])}{more}"
         return "uma pessoa precisa olhar esta fatura"
     skipped = sum(1 for c in items if c.outcome == Outcome.SKIPPED)
     tail = f"; {skipped} não se aplica(m) ou não está(ão) configurada(s)" if skipped else ""

@@ -71,21 +71,17 @@ def due_of(due: date | None, today: date) -> Due:
     return Due.WEEK if due <= today + timedelta(days=WEEK_DAYS) else Due.LATER
 
 
-def list_bills(s: Session, *, due: Due | str | None = None, verdict: str | None = None,
-               month: str | None = None, status: str | None = None, vendor: str | None = None,
-               today: date | None = None, limit: int | None = None,
-               offset: int = 0) -> list[BillRow]:
-    """Bills sorted by due date (none last), then id; each filter None means any.
+def _joined(*columns: Any) -> Any:
+    """A select of the columns over bills joined to their boleto and decision (outer joins)."""
+    return (select(*columns)
+            .join(BoletoRow, col(BoletoRow.invoice_id) == Invoice.id, isouter=True)
+            .join(InvoiceDecision, col(InvoiceDecision.invoice_id) == Invoice.id, isouter=True))
 
-    due: overdue / week / later, among outstanding bills only (not paid, not rejected);
-    status: a decision state, `unpaid` (not paid), or `payable` (fit to pay now);
-    month: the reference month, YYYY-MM.
-    """
-    today = today or today_local()
+
+def _filter(query: Any, *, due: Due | str | None, verdict: str | None, month: str | None,
+            status: str | None, vendor: str | None, today: date) -> Any:
+    """The listing's filters, in SQL."""
     due_col = func.coalesce(Invoice.due_date, BoletoRow.due_date)
-    query = (select(Invoice, BoletoRow, InvoiceDecision)
-             .join(BoletoRow, col(BoletoRow.invoice_id) == Invoice.id, isouter=True)
-             .join(InvoiceDecision, col(InvoiceDecision.invoice_id) == Invoice.id, isouter=True))
     if verdict:
         query = query.where(Invoice.verdict == verdict)
     if month:
@@ -119,10 +115,43 @@ def list_bills(s: Session, *, due: Due | str | None = None, verdict: str | None 
                   Due.WEEK: and_(due_col >= today, due_col <= week_end),
                   Due.LATER: or_(due_col.is_(None), due_col > week_end)}[due]
         query = query.where(outstanding, window)
-    query = query.order_by(due_col.is_(None), due_col, Invoice.id).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return [_row(inv, boleto, decision, today) for inv, boleto, decision in s.exec(query).all()]
+    return query
+
+
+def list_bills(s: Session, *, due: Due | str | None = None, verdict: str | None = None,
+               month: str | None = None, status: str | None = None, vendor: str | None = None,
+               today: date | None = None, limit: int | None = None,
+               offset: int = 0) -> list[BillRow]:
+    """Bills sorted by due date (none last), then id; each filter None means any.
+
+    due: overdue / week / later, among outstanding bills only (not paid, not rejected);
+    status: a decision state, `unpaid` (not paid), or `payable` (fit to pay now);
+    month: the reference month, YYYY-MM. limit / offset: one page.
+    """
+    today = today or today_local()
+    due_col = func.coalesce(Invoice.due_date, BoletoRow.due_date)
+    filters = {"due": due, "verdict": verdict, "month": month, "status": status,
+               "vendor": vendor, "today": today}
+    order = (due_col.is_(None), due_col, Invoice.id)
+    if limit is None:
+        query = _filter(_joined(Invoice, BoletoRow, InvoiceDecision), **filters)
+        return [_row(inv, boleto, decision, today) for inv, boleto, decision in
+                s.exec(query.order_by(*order).offset(offset)).all()]
+    # A page: sort only the ids (a narrow sort), then load that page's rows.
+    ids = list(s.exec(_filter(_joined(Invoice.id), **filters)
+                      .order_by(*order).offset(offset).limit(limit)).all())
+    page = {inv.id: (inv, boleto, decision) for inv, boleto, decision in s.exec(
+        _joined(Invoice, BoletoRow, InvoiceDecision).where(col(Invoice.id).in_(ids))).all()}
+    return [_row(*page[i], today) for i in ids]
+
+
+def count_bills(s: Session, *, due: Due | str | None = None, verdict: str | None = None,
+                month: str | None = None, status: str | None = None,
+                vendor: str | None = None, today: date | None = None) -> int:
+    """How many bills list_bills would return with these filters (for paging)."""
+    query = _filter(_joined(func.count(Invoice.id)), due=due, verdict=verdict, month=month,
+                    status=status, vendor=vendor, today=today or today_local())
+    return int(s.exec(query).one())
 
 
 def bill_row(s: Session, invoice_id: int, today: date | None = None) -> BillRow | None:

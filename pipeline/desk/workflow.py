@@ -127,7 +127,8 @@ def _require(actor: Actor, action: Action) -> None:
 
 
 def _reason(reason: str | None) -> str:
-    text = (reason or "").strip()
+    """The reason as given, without control characters (a terminal escape stays out of logs)."""
+    text = "".join(ch for ch in (reason or "") if ch.isprintable() or ch in "\n\t").strip()
     if not text:
         raise WorkflowError("a reason is required", "reason_required")
     if len(text) > MAX_REASON:
@@ -136,7 +137,9 @@ def _reason(reason: str | None) -> str:
 
 
 def _load(s: Session, invoice_id: int) -> tuple[Invoice, InvoiceDecision]:
-    inv = s.get(Invoice, invoice_id)
+    """The bill, locked until the caller commits (PostgreSQL: two people deciding at once
+    take turns, and the second sees the first's decision), and its decision row."""
+    inv = s.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
     if inv is None:
         raise WorkflowError(f"no invoice #{invoice_id}", "not_found")
     decision = decision_of(s, invoice_id) or InvoiceDecision(invoice_id=invoice_id)

@@ -206,8 +206,9 @@ def test_state_rules_and_reasons(desk):
         with pytest.raises(WorkflowError) as caught:
             workflow.approve(s, 999, ANA, "nada")
         assert caught.value.code == "not_found"
-        workflow.reject(s, review, ANA, "cobrança em duplicidade")
+        workflow.reject(s, review, ANA, "cobrança em\x1b[2J duplicidade\x00")
         s.commit()
+        assert audit.entries(s)[0].reason == "cobrança em[2J duplicidade"  # no terminal codes
         for act, code in ((lambda: workflow.approve(s, review, ANA, "mudei de ideia"),
                            "already_decided"),
                           (lambda: workflow.mark_paid(s, review, ANA, date(2026, 4, 20)),
@@ -307,3 +308,64 @@ def test_learned_banks_are_unique_per_vendor(desk):
         workflow.approve(s, first, ANA, "confirmado")  # already known: not learned twice
         s.commit()
         assert len(workflow.learned_banks(s)) == 1
+
+
+def test_two_people_approving_at_once_take_turns(desk):
+    import threading
+
+    _config, engine, ingest = desk
+    review = ingest(GENUINE_1)
+    outcome: list[str] = []
+    with Session(engine) as first:
+        workflow.approve(first, review, ANA, "eu aprovo")  # holds the bill until commit
+
+        def second_person() -> None:
+            with Session(engine) as second:
+                try:
+                    workflow.approve(second, review, ROOT, "eu também")
+                    second.commit()
+                    outcome.append("approved")
+                except WorkflowError as exc:
+                    outcome.append(exc.code)
+                except DatabaseError:  # SQLite: one writer at a time, the other is refused
+                    outcome.append("busy")
+
+        other = threading.Thread(target=second_person)
+        other.start()
+        other.join(timeout=1.0)
+        first.commit()
+        other.join(timeout=60)
+    if engine.dialect.name == "postgresql":  # the row lock: the second waits, then sees it
+        assert outcome == ["already_decided"]
+    else:
+        assert outcome in (["already_decided"], ["busy"])
+    with Session(engine) as s:
+        assert [e.actor for e in audit.entries(s)] == ["ana"]
+
+
+def test_listing_pages_and_counts_agree(desk):
+    _config, engine, ingest = desk
+    ids = [ingest(p) for p in (GENUINE_2, FORGED, GENUINE_1)]
+    from pipeline.desk.queries import count_bills
+
+    with Session(engine) as s:
+        full = list_bills(s)
+        assert sorted(r.invoice.id for r in full) == sorted(ids)
+        dues = [r.due_date for r in full]
+        assert dues == sorted(dues)
+        assert [r.invoice.id for r in list_bills(s, limit=2, offset=1)] == [
+            r.invoice.id for r in full[1:3]]
+        assert count_bills(s) == 3 and count_bills(s, verdict="block") == 1
+        late = date(2027, 1, 1)
+        assert count_bills(s, due="overdue", today=late) == 3
+        assert list_bills(s, due="week", today=late) == []
+        june, _forged, april = ids
+        workflow.approve(s, june, ANA, "banco confirmado")
+        workflow.mark_paid(s, june, ANA, date(2026, 5, 19))
+        workflow.approve(s, april, ANA, "banco confirmado")
+        s.commit()
+        assert [r.invoice.id for r in list_bills(s, status="paid")] == [june]
+        assert [r.invoice.id for r in list_bills(s, status="payable")] == [april]
+        assert [r.invoice.id for r in list_bills(s, due="overdue", today=late)] == [
+            r.invoice.id for r in full if r.invoice.id != june]  # paid: no longer due
+        assert count_bills(s, status="payable") == len(list_bills(s, status="payable"))
