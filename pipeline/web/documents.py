@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException
@@ -56,4 +57,13 @@ def original_email_response(config: Config, s: Session, message_id: int) -> Resp
     return Response(_blob(config, msg.sha256), media_type="message/rfc822",
                     headers={"Content-Disposition": disposition("attachment",
                                                                 f"mensagem-{message_id}.eml"),
+                             "Content-Security-Policy": DOWNLOAD_CSP})
+
+
+def stored_file_response(config: Config, f: Any) -> Response:
+    """A file of pipeline.desk.files (the issuer's XML, the proof of payment): a download, with
+    the safe type that module chose."""
+    raw = _blob(config, f.sha256)
+    return Response(raw, media_type=f.content_type,
+                    headers={"Content-Disposition": disposition("attachment", f.name),
                              "Content-Security-Policy": DOWNLOAD_CSP})

@@ -11,7 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from pipeline.web import actions, queries
-from pipeline.web.documents import document_response, original_email_response
+from pipeline.web.documents import (
+    document_response,
+    original_email_response,
+    stored_file_response,
+)
 from pipeline.web.security import (
     allow,
     check_csrf,
@@ -148,6 +152,7 @@ def bill_page(request: Request, invoice_id: int, actor=allow("read"),
                   state=actions.STATE_WORDS[actions.state_of(s, b.invoice)],
                   fit_to_pay=actions.fit_to_pay(s, b.invoice),
                   history=actions.history(s, invoice_id),
+                  extra_files=queries.extra_files(s, invoice_id),
                   forms=actions.forms_for(s, actor, b.invoice), today=_today(request))
 
 
@@ -159,6 +164,16 @@ def bill_document(request: Request, invoice_id: int, document_id: int, _actor=al
     if doc is None:
         raise HTTPException(404)
     return document_response(request.app.state.config, doc)
+
+
+@router.get("/faturas/{invoice_id}/arquivos/{number}")
+def bill_file(request: Request, invoice_id: int, number: int, _actor=allow("read"),
+              s: Session = Depends(db)) -> Response:
+    """The other stored files of a bill (the issuer's XML, the proof of payment), by number."""
+    f = queries.extra_file(s, invoice_id, number)
+    if f is None:
+        raise HTTPException(404)
+    return stored_file_response(request.app.state.config, f)
 
 
 @router.get("/mensagens/{message_id}/original")

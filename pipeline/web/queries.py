@@ -274,3 +274,19 @@ def alerts(s: Session, page: int = 1, size: int = 50) -> tuple[list[Alert], int]
     rows = s.exec(select(Alert).order_by(Alert.id.desc())
                   .offset((max(1, page) - 1) * size).limit(size)).all()
     return list(rows), int(total)
+
+
+EXTRA_KINDS = {"issuer_xml": "nota no emissor (XML)", "payment_proof": "comprovante de pagamento"}
+
+
+def extra_files(s: Session, invoice_id: int) -> list[tuple[int, Any, str]]:
+    """(number, file, pt-BR label) of a bill's files beyond the email's own documents."""
+    from pipeline.desk.files import stored_files
+
+    return [(n, f, EXTRA_KINDS[f.kind]) for n, f in enumerate(stored_files(s, invoice_id))
+            if f.kind in EXTRA_KINDS]
+
+
+def extra_file(s: Session, invoice_id: int, number: int) -> Any:
+    """One of extra_files by its number (None: no such file)."""
+    return next((f for n, f, _label in extra_files(s, invoice_id) if n == number), None)

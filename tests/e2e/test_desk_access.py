@@ -26,6 +26,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/faturas/{invoice_id}"): READ,
     ("GET", "/faturas/{invoice_id}/documentos/{document_id}"): READ,
     ("GET", "/mensagens/{message_id}/original"): READ,
+    ("GET", "/faturas/{invoice_id}/arquivos/{number}"): READ,
     ("POST", "/faturas/{invoice_id}/aprovar"): APPROVER,
     ("POST", "/faturas/{invoice_id}/rejeitar"): APPROVER,
     ("POST", "/faturas/{invoice_id}/pagar"): APPROVER,
@@ -102,7 +103,8 @@ def ids(store) -> dict[str, int]:
     with Session(engine) as s:
         inv = s.exec(select(Invoice).order_by(Invoice.id)).first()
         doc = s.exec(select(Document).where(Document.message_id == inv.message_id)).first()
-        out = {"invoice_id": inv.id, "document_id": doc.id, "message_id": inv.message_id}
+        out = {"invoice_id": inv.id, "document_id": doc.id, "message_id": inv.message_id,
+               "number": 0}
     engine.dispose()
     return out
 

@@ -133,6 +133,30 @@ def test_approve_a_review_bill_and_find_it_in_the_audit(browser, desk):
     context.close()
 
 
+def test_pay_an_approved_bill_with_a_proof(browser, desk):
+    bill_id = bill_due(desk, "2026-11-20")  # approved by the test above
+    context, page = login(browser, desk, "approver")
+    page.goto(f"{desk.url}/faturas/{bill_id}")
+    assert page.input_value("form.a-pay input[name=paid_on]") == "2026-11-17"
+    proof = b"%PDF-1.4\n% comprovante de teste\n"
+    page.set_input_files("form.a-pay input[name=proof]",
+                         files=[{"name": "comprovante.pdf", "mimeType": "application/pdf",
+                                 "buffer": proof}])
+    page.click("form.a-pay button")
+    page.wait_for_url(f"{desk.url}/faturas/{bill_id}")
+    assert page.inner_text("p.flash") == "Pagamento registrado."
+    assert "paga em 17/11/2026" in page.inner_text("section.facts")
+    assert page.locator("#linha").count() == 0  # paid: nothing more to pay
+    link = page.locator("a", has_text="comprovante de pagamento")
+    response = page.request.get(desk.url + link.get_attribute("href"))
+    assert response.body() == proof
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.headers["content-type"] == "application/pdf"
+    assert bill_id not in [b["id"] for b in bills(desk)]  # off the list of bills to pay
+    assert bill_id in [b["id"] for b in bills(desk, paid="true")]
+    context.close()
+
+
 def test_a_viewer_cannot_approve(browser, desk):
     bill_id = bill_due(desk, "2026-10-20")
     context, page = login(browser, desk, "viewer")
