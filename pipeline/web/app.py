@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from pipeline.config.settings import Config, parse_interval
@@ -117,6 +118,16 @@ def create_app(config: Config, engine: Engine | None = None, *,
                                 status_code=403)
         return pages.error_page(request, 403, "Formulário expirado",
                                 "Recarregue a página e tente de novo.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path.startswith("/static/"):
+            return JSONResponse({"error": "http", "detail": exc.detail},
+                                status_code=exc.status_code, headers=exc.headers)
+        words = {404: ("Não encontrado", "Esta página ou este arquivo não existe."),
+                 410: ("Arquivo ausente", "O arquivo guardado não foi encontrado.")}
+        title, text = words.get(exc.status_code, ("Erro", str(exc.detail)))
+        return pages.error_page(request, exc.status_code, title, text)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
