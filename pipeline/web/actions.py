@@ -53,6 +53,11 @@ def state_of(s: Session, inv: Invoice) -> DecisionState:
     return workflow.state_of(s, inv)
 
 
+def decision_of(s: Session, invoice_id: int) -> Any:
+    """The bill's decision row (who decided, when, why), if any."""
+    return workflow.decision_of(s, invoice_id)
+
+
 def fit_to_pay(s: Session, inv: Invoice) -> bool:
     """Show the payment block only for a bill that may be paid and is not paid yet."""
     assert inv.id is not None

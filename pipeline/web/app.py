@@ -88,6 +88,8 @@ def create_app(config: Config, engine: Engine | None = None, *,
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        if secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
     app.add_middleware(SessionMiddleware, secret_key=secret or signing_key(config),

@@ -153,6 +153,7 @@ def bill_page(request: Request, invoice_id: int, actor=allow("read"),
                   fit_to_pay=actions.fit_to_pay(s, b.invoice),
                   history=actions.history(s, invoice_id),
                   extra_files=queries.extra_files(s, invoice_id),
+                  decision=actions.decision_of(s, invoice_id),
                   forms=actions.forms_for(s, actor, b.invoice), today=_today(request))
 
 

@@ -220,6 +220,16 @@ def test_login_is_throttled_per_name(store):
     assert r.status_code == 303
 
 
+def test_login_is_throttled_per_address(store):
+    client = TestClient(make_app(store), follow_redirects=False)
+    token = csrf_of(client.get("/login").text)
+    for i in range(20):  # a password sprayed over many names
+        r = client.post("/login", data={"name": f"user{i}", "password": "x", "csrf": token})
+        assert r.status_code == 401
+    r = client.post("/login", data={"name": "admin", "password": PASSWORD, "csrf": token})
+    assert r.status_code == 429
+
+
 def test_a_session_expires_and_logout_ends_it(store):
     app = make_app(store, session_max_age="1s")
     client, _ = logged_in(app, "viewer")
@@ -243,8 +253,9 @@ def test_session_cookie_flags(store):
     cookie = client.get("/login").headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     secure_app = make_app(store, base_url="https://confere.example.com.br")
-    cookie = TestClient(secure_app).get("/login").headers["set-cookie"].lower()
-    assert "secure" in cookie
+    response = TestClient(secure_app).get("/login")
+    assert "secure" in response.headers["set-cookie"].lower()
+    assert response.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_no_open_redirect_after_login(app):

@@ -120,7 +120,8 @@ def test_approve_a_review_bill_and_find_it_in_the_audit(browser, desk):
     page.click("form.a-approve button")
     page.wait_for_url(f"{desk.url}/faturas/{bill_id}")
     assert page.inner_text("p.flash") == "Fatura aprovada."
-    assert "aprovada" in page.inner_text("#veredito .state")
+    state = page.inner_text("#veredito .state")
+    assert "aprovada por approver" in state and reason in state
     # Approved: fit to pay, so the formatted line and the Pix code are offered to copy.
     line = page.input_value("#linha")
     assert re.fullmatch(r"\d{5}\.\d{5} \d{5}\.\d{6} \d{5}\.\d{6} \d \d{14}", line)
