@@ -185,6 +185,9 @@ def approve(s: Session, invoice_id: int, actor: Actor, reason: str) -> Invoice:
     taught = _learn_bank(s, inv, actor)
     if taught:
         after["learned_bank"] = taught
+    if taught:  # bills already stored that waited on the same bank are judged with it now
+        _vouch_for_bank(s, inv, taught, actor)
+    # Recorded after its consequences, so the approval itself heads the log (newest first).
     audit.record(s, actor, Action.APPROVE, invoice_id, before, after, reason)
     return inv
 
@@ -278,6 +281,7 @@ def undo(s: Session, invoice_id: int, actor: Actor, reason: str) -> Invoice:
             forgotten = _forget_banks(s, invoice_id)
             if forgotten:
                 after_extra["forgot_banks"] = forgotten
+                _withdraw_vouch(s, inv, actor)
         _decide(s, decision, None, actor, None)
     else:
         raise WorkflowError(f"invoice #{invoice_id} has nothing to undo", "nothing_to_undo")
@@ -310,6 +314,59 @@ def _forget_banks(s: Session, invoice_id: int) -> list[str]:
     for row in rows:
         s.delete(row)
     return [r.bank_code for r in rows]
+
+
+def _vouched(invoice_id: int) -> str:
+    return f"approving invoice #{invoice_id}"
+
+
+def _vouch_for_bank(s: Session, inv: Invoice, bank: str, actor: Actor) -> list[int]:
+    """Unpaid bills of the vendor whose bank check waited on this bank: it passes now."""
+    from pipeline.checks.record import record_checks
+    from pipeline.checks.vocabulary import Check
+
+    s.flush()
+    waiting = s.exec(
+        select(Invoice).join(CheckRow, col(CheckRow.invoice_id) == Invoice.id)
+        .join(BoletoRow, col(BoletoRow.invoice_id) == Invoice.id)
+        .where(Invoice.vendor == inv.vendor, Invoice.id != inv.id,
+               col(Invoice.paid_at).is_(None), BoletoRow.bank_code == bank,
+               CheckRow.name == BANK_CHECK, CheckRow.outcome == Outcome.UNKNOWN)
+        .order_by(col(Invoice.id))).all()
+    for other in waiting:
+        old = str(other.verdict)
+        new = record_checks(s, other, [Check(
+            BANK_CHECK, Outcome.PASS, f"bank {bank} was confirmed for {inv.vendor} by "
+            f"{actor.name} {_vouched(inv.id)}")])  # type: ignore[arg-type]
+        audit.record(s, actor, Action.RECHECK, other.id,
+                     {"verdict": old, "checks": {BANK_CHECK: "unknown"}},
+                     {"verdict": str(new), "checks": {BANK_CHECK: "pass"},
+                      "learned_from": inv.id}, None)
+    return [o.id for o in waiting]  # type: ignore[misc]
+
+
+def _withdraw_vouch(s: Session, inv: Invoice, actor: Actor) -> None:
+    """Undoing the approval: the bank checks it passed on other bills wait on a person again."""
+    from pipeline.checks.record import record_checks
+    from pipeline.checks.vocabulary import Check
+
+    rows = s.exec(select(CheckRow).where(
+        CheckRow.name == BANK_CHECK, CheckRow.outcome == Outcome.PASS,
+        col(CheckRow.detail).endswith(_vouched(inv.id)))).all()  # type: ignore[arg-type]
+    for row in rows:
+        other = s.get(Invoice, row.invoice_id)
+        if other is None or other.paid_at is not None:
+            continue
+        bank = row.detail.split()[1]
+        old = str(other.verdict)
+        new = record_checks(s, other, [Check(
+            BANK_CHECK, Outcome.UNKNOWN, f"bank {bank} is no longer confirmed for "
+            f"{inv.vendor} (the approval of invoice #{inv.id} was undone): confirm it, then "
+            "approve a bill from it or add it to the vendor's banks")])
+        audit.record(s, actor, Action.RECHECK, other.id,
+                     {"verdict": old, "checks": {BANK_CHECK: "pass"}},
+                     {"verdict": str(new), "checks": {BANK_CHECK: "unknown"},
+                      "unlearned_from": inv.id}, None)
 
 
 def learned_banks(s: Session, vendor: str | None = None) -> list[LearnedBank]:

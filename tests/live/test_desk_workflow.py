@@ -126,6 +126,25 @@ def test_undoing_the_approval_forgets_the_bank_it_taught(desk):
     assert _verdict(engine, ingest(GENUINE_2)) == "review"
 
 
+def test_an_approval_clears_the_stored_bills_waiting_on_the_same_bank_and_undo_restores(desk):
+    _config, engine, ingest = desk
+    first, waiting = ingest(GENUINE_1), ingest(GENUINE_2)
+    assert _verdict(engine, waiting) == "review"  # stored before anyone confirmed the bank
+    with Session(engine) as s:
+        workflow.approve(s, first, ANA, "confirmado")
+        s.commit()
+    assert (_verdict(engine, waiting), _bank_check(engine, waiting)) == ("ok", "pass")
+    assert _verdict(engine, first) == "review"  # the machine's verdict; a person approved it
+    with Session(engine) as s:
+        assert [e.action for e in audit.entries(s)] == ["approve", "recheck"]  # approval on top
+        [entry] = audit.entries(s, invoice_id=waiting)
+        assert (entry.action, json.loads(entry.after)) == ("recheck", {
+            "verdict": "ok", "checks": {"boleto.bank_allowed": "pass"}, "learned_from": first})
+        workflow.undo(s, first, ANA, "o banco não foi confirmado afinal")
+        s.commit()
+    assert (_verdict(engine, waiting), _bank_check(engine, waiting)) == ("review", "unknown")
+
+
 def test_roles_decide_who_may_do_what(desk):
     _config, engine, ingest = desk
     review, forged = ingest(GENUINE_1), ingest(FORGED)
@@ -360,10 +379,10 @@ def test_listing_pages_and_counts_agree(desk):
         assert count_bills(s, due="overdue", today=late) == 3
         assert list_bills(s, due="week", today=late) == []
         june, _forged, april = ids
-        workflow.approve(s, june, ANA, "banco confirmado")
+        workflow.approve(s, june, ANA, "banco confirmado")  # april waited on the same bank
         workflow.mark_paid(s, june, ANA, date(2026, 5, 19))
-        workflow.approve(s, april, ANA, "banco confirmado")
         s.commit()
+        assert s.get(Invoice, april).verdict == "ok"
         assert [r.invoice.id for r in list_bills(s, status="paid")] == [june]
         assert [r.invoice.id for r in list_bills(s, status="payable")] == [april]
         assert [r.invoice.id for r in list_bills(s, due="overdue", today=late)] == [
