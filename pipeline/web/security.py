@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 if TYPE_CHECKING:
     from pipeline.desk.roles import Actor
@@ -121,6 +121,20 @@ def session_actor(request: Request, max_age: float) -> Actor | None:
         return None
 
 
+def current(s: Session, actor: Actor | None) -> Actor | None:
+    """The session's person as the store has them now: a disabled or removed user is out at
+    once, a changed role applies at once."""
+    from pipeline.desk.roles import Actor, Role
+    from storage import User
+
+    if actor is None:
+        return None
+    user = s.exec(select(User).where(User.name == actor.name)).first()
+    if user is None or user.disabled:
+        return None
+    return Actor(name=user.name, role=Role(user.role), source=actor.source)
+
+
 def start_session(request: Request, actor: Actor) -> None:
     """A fresh session for a person who just logged in (new id and CSRF token: no fixation)."""
     request.session.clear()
@@ -176,8 +190,10 @@ def allow(action: str) -> Any:
         if request.headers.get("authorization"):
             actor = bearer_actor(request, s)
         else:
-            actor = session_actor(request, request.app.state.session_max_age)
-            if actor is not None and request.method not in ("GET", "HEAD"):
+            actor = current(s, session_actor(request, request.app.state.session_max_age))
+            if actor is None:
+                request.session.pop("user", None)
+            elif request.method not in ("GET", "HEAD"):
                 await check_csrf(request)
         if actor is None:
             raise NotLoggedIn()

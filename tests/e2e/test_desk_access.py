@@ -379,3 +379,29 @@ def test_mailbox_page_shows_the_poll_state(tmp_path):
     assert cells[4].strip() == "2"  # both emails stored
     quarantine = client.get("/quarentena").text
     assert "XML declares a DTD or entities" in quarantine
+
+
+def test_a_disabled_user_is_out_at_once_and_a_new_role_applies_at_once(store):
+    from pipeline.desk.users import add_user, set_disabled
+    from storage import User, open_store
+
+    app = make_app(store)
+    engine = open_store(store.config().database_url)
+    with Session(engine) as s:
+        add_user(s, "carla", "viewer", PASSWORD)
+        s.commit()
+    client, csrf = logged_in(app, "carla")
+    bill = ids(store)["invoice_id"]
+    assert client.post(f"/faturas/{bill}/reverificar", data={"csrf": csrf}).status_code == 403
+    with Session(engine) as s:
+        user = s.exec(select(User).where(User.name == "carla")).one()
+        user.role = "approver"
+        s.add(user)
+        s.commit()
+    assert client.post(f"/faturas/{bill}/reverificar", data={"csrf": csrf}).status_code == 303
+    with Session(engine) as s:
+        set_disabled(s, "carla", True)
+        s.commit()
+    r = client.get("/a-pagar")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    engine.dispose()
