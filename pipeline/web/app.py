@@ -29,6 +29,24 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "confere_session"
 
 
+def quando(value: object) -> str:
+    """A moment as dd/mm/aaaa HH:MM on the São Paulo clock (an ISO string or a datetime)."""
+    from datetime import datetime
+
+    from pipeline.templates import SAO_PAULO
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return "-" if value is None else str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(SAO_PAULO)
+    return value.strftime("%d/%m/%Y %H:%M")
+
+
 def templates() -> Jinja2Templates:
     """Jinja2 with autoescape on for every template (all of them are HTML)."""
     from parsers.boleto import format_line
@@ -38,7 +56,7 @@ def templates() -> Jinja2Templates:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(brl=brl, data=data, mes=mes, mes_extenso=mes_extenso,
                        linha=lambda v: format_line(v) if v else "-",
-                       cnpj=lambda v: format_cnpj(v) if v else "-")
+                       cnpj=lambda v: format_cnpj(v) if v else "-", quando=quando)
     return Jinja2Templates(env=env)
 
 

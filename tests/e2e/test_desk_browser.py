@@ -134,6 +134,7 @@ def test_approve_a_review_bill_and_find_it_in_the_audit(browser, desk):
     page.click("nav >> text=Auditoria")
     row = page.locator("table.audit tbody tr").first.inner_text()
     assert "approver" in row and "aprovou" in row and reason in row and f"nº {bill_id}" in row
+    assert re.match(r"\d\d/\d\d/\d{4} \d\d:\d\d", row)
     context.close()
 
 
