@@ -41,10 +41,14 @@ def _decide(config_path: str | None, invoice_id: int, as_json: bool,
     if as_json:
         emit(obj)
         return
-    line = f"fatura #{invoice_id} {done}"
+    line = f"fatura #{invoice_id}: {done}"
     bank = obj["after"].get("learned_bank")
     if bank:
         line += f"; o banco {bank} passa a ser aceito nas próximas faturas deste fornecedor"
+    rechecked = obj["after"].get("rechecked")
+    if rechecked:
+        line += (f" (fatura(s) {', '.join(f'#{i}' for i in rechecked)}, do mesmo banco, "
+                 "verificada(s) de novo)")
     forgot = obj["after"].get("forgot_banks")
     if forgot:
         line += f"; o banco {', '.join(forgot)} deixa de ser aceito sem revisão"
@@ -81,7 +85,7 @@ def reject(config_path: str | None, invoice_id: int, reason: str, as_json: bool)
 def undo(config_path: str | None, invoice_id: int, reason: str, as_json: bool) -> None:
     """Undo a bill's last decision or payment."""
     _decide(config_path, invoice_id, as_json,
-            lambda s, a: workflow.undo(s, invoice_id, a, reason), "desfeita a última ação")
+            lambda s, a: workflow.undo(s, invoice_id, a, reason), "última ação desfeita")
 
 
 @click.command()

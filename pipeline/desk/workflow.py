@@ -186,7 +186,9 @@ def approve(s: Session, invoice_id: int, actor: Actor, reason: str) -> Invoice:
     if taught:
         after["learned_bank"] = taught
     if taught:  # bills already stored that waited on the same bank are judged with it now
-        _vouch_for_bank(s, inv, taught, actor)
+        cleared = _vouch_for_bank(s, inv, taught, actor)
+        if cleared:
+            after["rechecked"] = cleared
     # Recorded after its consequences, so the approval itself heads the log (newest first).
     audit.record(s, actor, Action.APPROVE, invoice_id, before, after, reason)
     return inv

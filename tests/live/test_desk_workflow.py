@@ -136,7 +136,8 @@ def test_an_approval_clears_the_stored_bills_waiting_on_the_same_bank_and_undo_r
     assert (_verdict(engine, waiting), _bank_check(engine, waiting)) == ("ok", "pass")
     assert _verdict(engine, first) == "review"  # the machine's verdict; a person approved it
     with Session(engine) as s:
-        assert [e.action for e in audit.entries(s)] == ["approve", "recheck"]  # approval on top
+        approval, _recheck = audit.entries(s)  # the approval on top, naming what it cleared
+        assert (approval.action, json.loads(approval.after)["rechecked"]) == ("approve", [waiting])
         [entry] = audit.entries(s, invoice_id=waiting)
         assert (entry.action, json.loads(entry.after)) == ("recheck", {
             "verdict": "ok", "checks": {"boleto.bank_allowed": "pass"}, "learned_from": first})
