@@ -217,3 +217,19 @@ def test_the_other_pages(browser, desk):
     page.goto(f"{desk.url}/api/docs")
     assert "GET /api/v1/invoices" in page.inner_text("main")
     context.close()
+
+
+def test_filters_on_a_pagar(browser, desk):
+    context, page = login(browser, desk, "viewer")
+    page.select_option("select[name=veredito]", "block")
+    page.click("form.filters button")
+    verdicts = page.locator("tr.bill td:nth-child(7)").all_inner_texts()
+    assert verdicts and set(verdicts) == {"NÃO PAGAR"}
+    page.goto(f"{desk.url}/a-pagar?vencimento=overdue")
+    groups = page.locator("tr.group").all_inner_texts()
+    assert groups == ["Vencidas"]
+    dues = page.locator("tr.bill td:first-child").all_inner_texts()
+    assert all(d.split("/")[::-1] < ["2026", "11", "17"] for d in dues)
+    page.goto(f"{desk.url}/a-pagar?pagas=1")
+    assert page.inner_text("h1") == "Pagas"
+    context.close()
