@@ -23,8 +23,9 @@ CSRF_HEADER = "x-csrf-token"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'; "
        "form-action 'self'")
-# A document shown inside the desk: it may only be framed by the desk and may load nothing.
-DOCUMENT_CSP = "default-src 'none'; frame-ancestors 'self'"
+# A PDF shown inside the desk: framed by the desk only, loading nothing but itself (Chrome's
+# viewer embeds the PDF as an object of its own origin: object-src 'none' would blank it).
+DOCUMENT_CSP = "default-src 'none'; object-src 'self'; frame-ancestors 'self'"
 # A download: even if a browser rendered it, nothing in it could run.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
