@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -65,7 +65,9 @@ class Invoice(SQLModel, table=True):
     """A bill: what the email, the NFS-e and the boleto say, and the verdict on it."""
 
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("provider_cnpj", "nfse_number", name="uq_invoice_nfse"),)
+    __table_args__ = (UniqueConstraint("provider_cnpj", "nfse_number", name="uq_invoice_nfse"),
+                      # the desk's "A pagar": unpaid bills in due-date order, a page at a time
+                      Index("ix_invoice_open_due", "paid_at", "due_date"))
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="messages.id", unique=True)

@@ -127,6 +127,19 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
     bill_card(out_console(), row, obj["checks"], obj["verification_link"])
 
 
+def _demo_config_text(demo_toml: str, settings: dict[str, Any]) -> str:
+    """The demo's configuration as a file in its folder, so later commands use the same store."""
+    import json  # a JSON string is a valid TOML basic string
+
+    db, blobs = settings["database"]["url"], settings["storage"]["blobs"]
+    cas = settings.get("authenticity", {}).get("signature_cas", [])
+    body = re.sub(r"(?m)^signature_cas = .*$", lambda _m: f"signature_cas = {json.dumps(cas)}",
+                  demo_toml)  # resolved: the file lives in the demo folder, not beside demo.toml
+    return ("# Written by `confere demo`: the demo's store; use it with --config this file.\n"
+            f"[database]\nurl = {json.dumps(db)}\n[storage]\nblobs = {json.dumps(blobs)}\n\n"
+            + body)
+
+
 def _sample_mailbox() -> Path:
     """The bundled sample mailbox, shipped in the wheel as the `fixtures` package's data."""
     return Path(str(resources.files("fixtures").joinpath("mailbox")))
@@ -146,15 +159,17 @@ def demo(mailbox: str | None, workdir: str) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    settings = config_mod.tomllib.loads(
-        resources.files("pipeline.config").joinpath("demo.toml").read_text("utf-8"))
+    demo_toml = resources.files("pipeline.config").joinpath("demo.toml").read_text("utf-8")
+    settings = config_mod.tomllib.loads(demo_toml)
     settings["database"] = {"url": f"sqlite:///{(work / 'confere.db').resolve()}"}
     settings["storage"] = {"blobs": str((work / "blobs").resolve())}
     here = Path(str(resources.files("pipeline.config")))  # demo.toml's own paths are from here
     auth = settings.get("authenticity", {})
     auth["signature_cas"] = [str((here / p).resolve()) for p in auth.get("signature_cas", [])]
+    config_file = work / "confere.toml"
+    config_file.write_text(_demo_config_text(demo_toml, settings), encoding="utf-8")
     app = App(None)
-    app._config = config_mod.from_dict(settings, work.resolve(), "<demo>")
+    app._config = config_mod.load(config_file)
     files = _eml_files((str(box),))
     console = out_console()
     console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db")
@@ -173,3 +188,8 @@ def demo(mailbox: str | None, workdir: str) -> None:
     report_path = (work / f"relatorio-{period}.html").resolve()
     report_path.write_bytes(page)
     console.print(f"relatório de {period}: {report_path}", highlight=False)
+    console.print(f"\nthe desk on this store (a web page for the finance team):\n"
+                  f"  confere users add admin --role admin --config {config_file}\n"
+                  f"  confere web --config {config_file}\n"
+                  f"then open http://localhost:{app.config.settings.web.port}/",
+                  highlight=False, markup=False)

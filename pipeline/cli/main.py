@@ -52,6 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("pipeline.cli.alerts:alerts", "The alert outbox: list it, deliver what is pending."),
     "quarantine": ("pipeline.cli.quarantine:quarantine",
                    "Quarantined messages: list them, retry those a transient fault held back."),
+    "web": ("pipeline.cli.web:web",
+            "Serve the finance desk: pt-BR pages and the /api/v1 JSON API."),
 }
 
 

@@ -307,6 +307,34 @@ class AuthenticityConfig(_Strict):
         return cnpj_rules.normalize(value) if value else value
 
 
+class WebConfig(_Strict):
+    """The finance desk (`confere web`): where it listens and how sessions are signed."""
+
+    host: str = Field(default="127.0.0.1", description="loopback by default; 0.0.0.0 to expose")
+    port: int = Field(default=8765, ge=1, le=65535)
+    base_url: str | None = Field(default=None,
+                                 description="public URL when behind a proxy (https: Secure "
+                                             "cookies)")
+    secret_env: str | None = Field(default=None,
+                                   description="env var holding the cookie signing key; unset: "
+                                               "a random key per start (sessions end on restart)")
+    session_max_age: str = Field(default="8h", description="a session expires after this")
+    page_size: int = Field(default=50, ge=10, le=500, description="bills per page")
+
+    @field_validator("session_max_age")
+    @classmethod
+    def _max_age(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not a URL: write e.g. \"https://confere.example\"")
+        return value.rstrip("/") if value else value
+
+
 class Settings(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     storage: StorageConfig = StorageConfig()
@@ -318,6 +346,7 @@ class Settings(_Strict):
     limits: LimitsConfig = LimitsConfig()
     daemon: DaemonConfig = DaemonConfig()
     authenticity: AuthenticityConfig = AuthenticityConfig()
+    web: WebConfig = WebConfig()
     price_tables: list[str] = Field(default_factory=list,
                                     description="user price table files (TOML)")
 
