@@ -13,8 +13,7 @@ from rich.progress import Progress
 from sqlmodel import Session, select
 
 from pipeline.cli.app import App, config_option, emit, err, out_console
-from pipeline.cli.display import ingest_table, invoices_table
-from pipeline.config import settings as config_mod
+from pipeline.cli.display import bill_card, ingest_table, invoices_table, summary
 from pipeline.ingest.ingestor import Ingestor
 from pipeline.ingest.serialize import ingest_line, invoice_json
 from storage import Invoice, Message
@@ -112,11 +111,18 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
     if as_json:
         emit({"id": invoice_id, **obj})
         return
-    console = out_console()
-    console.print_json(json.dumps({k: v for k, v in obj.items() if k != "checks"}))
-    for c in obj["checks"]:
-        console.print(f"{c['outcome']:>8}  {c['name']}: {c['detail']}", highlight=False,
-                      markup=False)
+    bill_card(out_console(), invoice_id, obj)
+
+
+def _write_demo_config(work: Path) -> Path:
+    """The demo's config as a file in its folder, so later commands can take `--config`."""
+    text = resources.files("pipeline.config").joinpath("demo.toml").read_text("utf-8")
+    db_url = json.dumps(f"sqlite:///{(work / 'confere.db').resolve().as_posix()}")
+    blobs = json.dumps((work / "blobs").resolve().as_posix())
+    path = work / "confere.toml"
+    path.write_text(f"{text.rstrip()}\n\n[database]\nurl = {db_url}\n\n"
+                    f"[storage]\nblobs = {blobs}\n", "utf-8")
+    return path
 
 
 def _sample_mailbox() -> Path:
@@ -138,22 +144,15 @@ def demo(mailbox: str | None, workdir: str) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    settings = config_mod.tomllib.loads(
-        resources.files("pipeline.config").joinpath("demo.toml").read_text("utf-8"))
-    settings["database"] = {"url": f"sqlite:///{(work / 'confere.db').resolve()}"}
-    settings["storage"] = {"blobs": str((work / "blobs").resolve())}
-    app = App(None)
-    app._config = config_mod.from_dict(settings, work.resolve(), "<demo>")
+    config_file = _write_demo_config(work)
+    app = App(str(config_file))
     files = _eml_files((str(box),))
     console = out_console()
-    console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db")
+    console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db, "
+                  f"config at {config_file}", highlight=False)
     rows = _run_ingest(app, files, as_json=False)
     ingest_table(console, rows)
-    counts: dict[str, int] = {}
-    for _name, line in rows:
-        key = line["invoice"]["verdict"] if line["status"] == "invoice" else line["status"]
-        counts[key] = counts.get(key, 0) + 1
-    console.print("resumo: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    console.print(summary([line for _name, line in rows]), highlight=False)
     from pipeline.reports.report import build, latest_period, render_report
 
     with Session(app.engine()) as s:

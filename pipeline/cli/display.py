@@ -8,37 +8,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE
+from pipeline.checks import render
+from pipeline.locale import format as fmt
 
-VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
+VERDICT_WORDS = {v: render.verdict_words(v) for v in ("ok", "review", "block")}
 VERDICT_STYLE = {"ok": "green", "review": "yellow", "block": "bold red"}
-STATUS_WORDS = {"invoice": "fatura", "ignored": "ignorada", "quarantined": "quarentena",
-                "duplicate": "duplicada"}
-
-
-def _brl(value: str | None) -> str:
-    if value is None:
-        return "-"
-    whole, cents = value.split(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = whole.lstrip("-")
-    groups = []
-    while len(whole) > 3:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    groups.insert(0, whole)
-    return f"R$ {sign}{'.'.join(groups)},{cents}"
+STATUS_WORDS = {s: render.status_word(s) for s in render.STATUSES}
 
 
 def problems(invoice: dict[str, Any]) -> list[str]:
     """The failed (and forgery-grade unknown) checks in plain words."""
-    out = []
-    for c in invoice["checks"]:
-        if c["outcome"] == "fail" or (c["outcome"] == "unknown" and c["name"] in FORGERY_GRADE):
-            word = "FALHOU" if c["outcome"] == "fail" else "não verificado"
-            meaning = CHECKS.get(c["name"], c["name"])
-            out.append(f"{word}: {meaning} ({c['name']}): {c['detail']}")
-    return out
+    return render.problems(invoice)
+
+
+def _amount(inv: dict[str, Any]) -> str:
+    amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
+    return fmt.money(amount, cents=False)
+
+
+def _verdict(inv: dict[str, Any]) -> str:
+    v = inv["verdict"]
+    return f"[{VERDICT_STYLE[v]}]{escape(render.verdict_words(v, inv['checks']))}[/]"
 
 
 def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> None:
@@ -49,17 +39,16 @@ def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> No
     notes: list[str] = []
     for name, line in rows:
         inv = line["invoice"]
-        status = STATUS_WORDS.get(line["status"], line["status"])
+        status = render.status_word(line["status"])
         if inv is None or line["status"] != "invoice":
-            table.add_row(name, status, "", "", "", "", "")
+            table.add_row(escape(name), status, "", "", "", "", "")
             if line["reason"]:
-                notes.append(f"[dim]{escape(name)}[/]: {status}: {escape(line['reason'])}")
+                reason = render.reason_words(line["reason"])
+                notes.append(f"[dim]{escape(name)}[/]: {status}: {escape(reason)}")
             continue
-        amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
-        v = inv["verdict"]
-        table.add_row(name, status, inv["contract_number"] or "-", inv["reference_month"] or "-",
-                      inv["due_date"] or "-", _brl(amount),
-                      f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]")
+        table.add_row(escape(name), status, inv["contract_number"] or "-",
+                      fmt.month(inv["reference_month"]), fmt.day(inv["due_date"]),
+                      _amount(inv), _verdict(inv))
         notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in problems(inv))
     console.print(table)
     for note in notes:
@@ -72,10 +61,40 @@ def invoices_table(console: Console, invoices: list[tuple[int, dict[str, Any]]])
     for col in ("id", "fornecedor", "contrato", "mês", "NFS-e", "vencimento", "valor", "veredito"):
         table.add_column(col)
     for inv_id, inv in invoices:
-        amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
-        v = inv["verdict"]
         table.add_row(str(inv_id), inv["vendor"], inv["contract_number"] or "-",
-                      inv["reference_month"] or "-", (inv["nfse"] or {}).get("number") or "-",
-                      inv["due_date"] or "-", _brl(amount),
-                      f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]")
+                      fmt.month(inv["reference_month"]), (inv["nfse"] or {}).get("number") or "-",
+                      fmt.day(inv["due_date"]), _amount(inv), _verdict(inv))
     console.print(table)
+
+
+def bill_card(console: Console, inv_id: int, inv: dict[str, Any]) -> None:
+    """One bill as a card: its fields, its verdict, then every check in words."""
+    nfse, boleto = inv["nfse"] or {}, inv["boleto"] or {}
+    fields = [("Fatura", f"#{inv_id}"), ("Fornecedor", inv["vendor"]),
+              ("Contrato", inv["contract_number"] or "-"),
+              ("Competência", fmt.month(inv["reference_month"])),
+              ("NFS-e", nfse.get("number") or "-"), ("Valor", _amount(inv)),
+              ("Vencimento", fmt.day(inv["due_date"] or boleto.get("due_date"))),
+              ("Linha digitável", fmt.digitable_line(boleto.get("digitable_line"))),
+              ("Veredito", render.verdict_words(inv["verdict"], inv["checks"]))]
+    for label, value in fields:
+        console.print(f"{label + ':':<17}{value}", highlight=False, markup=False)
+    console.print("\nConferências:", highlight=False, markup=False)
+    for c in inv["checks"]:
+        console.print(f"  - {render.check_line(c, inv)}", highlight=False, markup=False)
+    if inv.get("verification_link"):
+        console.print(f"\nConfira no site do emissor: {inv['verification_link']}",
+                      highlight=False, markup=False)
+
+
+def summary(lines: list[dict[str, Any]]) -> str:
+    """How many messages came to what, in words: 'resumo: 3 ok para pagar, 1 NÃO PAGAR'."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line["status"] == "invoice" and line["invoice"]:
+            key = render.verdict_words(line["invoice"]["verdict"])
+        else:
+            key = render.status_word(line["status"])
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{n} {word}" for word, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return "resumo: " + (", ".join(parts) or "nenhuma mensagem")

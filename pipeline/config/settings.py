@@ -208,11 +208,15 @@ class AlertsConfig(_Strict):
     password_env: str | None = None
     sender: str = "confere <confere@localhost>"
     to: list[str] = Field(default_factory=list)
-    kinds: list[Literal["new", "block", "review", "due", "missing", "over", "declaration",
-                        "forecast"]] = Field(
-        default_factory=lambda: ["new", "block", "review", "due", "missing", "over",
-                                 "declaration", "forecast"],
+    kinds: list[Literal["new", "block", "review", "due", "overdue", "missing", "over",
+                        "declaration", "forecast", "unread"]] = Field(
+        default_factory=lambda: ["new", "block", "review", "due", "overdue", "missing", "over",
+                                 "declaration", "forecast", "unread"],
         description="which alerts to write to the outbox")
+    arrival_max_age_days: int = Field(
+        default=20, ge=0, description="no arrival or overdue alert for a bill whose email is "
+                                      "older than this (a first import of an old mailbox); 0: "
+                                      "announce every bill")
     due_days: list[int] = Field(default_factory=lambda: [5, 1],
                                 description="remind this many days before a due date")
     missing_by_day: int = Field(default=10, ge=1, le=28,
@@ -286,6 +290,13 @@ class AuthenticityConfig(_Strict):
         return cnpj_rules.normalize(value) if value else value
 
 
+class WebConfig(_Strict):
+    """The finance desk, as far as alerts need it: where its pages are."""
+
+    base_url: str | None = Field(default=None, description="the desk's public URL; alerts link "
+                                                           "to a bill's page under it")
+
+
 class Settings(_Strict):
     database: DatabaseConfig = DatabaseConfig()
     storage: StorageConfig = StorageConfig()
@@ -297,6 +308,7 @@ class Settings(_Strict):
     limits: LimitsConfig = LimitsConfig()
     daemon: DaemonConfig = DaemonConfig()
     authenticity: AuthenticityConfig = AuthenticityConfig()
+    web: WebConfig = WebConfig()
     price_tables: list[str] = Field(default_factory=list,
                                     description="user price table files (TOML)")
 
