@@ -102,7 +102,7 @@ def _failed_sentence(name: str, inv: Mapping[str, Any]) -> str | None:
     if name == "nfse.provider_matches_vendor" and nfse and nfse.get("provider_cnpj"):
         return _("provider %(cnpj)s (%(who)s) is not %(vendor)s",
                  cnpj=format_cnpj(nfse["provider_cnpj"]), who=nfse.get("provider_name") or "?",
-                 vendor=inv.get("vendor_name") or inv.get("vendor") or "?")
+                 vendor=inv.get("vendor_name") or str(inv.get("vendor") or "?").upper())
     if name == "nfse.taker_matches_company" and nfse and nfse.get("taker_cnpj"):
         return _("made out to %(cnpj)s, which is not one of our CNPJs",
                  cnpj=format_cnpj(nfse["taker_cnpj"]))
@@ -162,6 +162,21 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
      N_("same NFS-e %(n)s as bill #%(id)s but with different content: possibly a forged "
         "re-send, do not pay from this email")),
     (re.compile(r"^not from a configured vendor"), N_("not from a configured vendor")),
+    (re.compile(r"^broken MIME structure"),
+     N_("the email's structure is broken; the original is kept")),
+    (re.compile(r"^(?P<file>[^:;]+): corrupt PDF"), N_("%(file)s: damaged PDF")),
+    (re.compile(r"^(?P<file>[^:;]+): named as .* but its content"),
+     N_("%(file)s: its name says one kind of file, its content another")),
+    (re.compile(r"^(?P<file>[^:;]+): XML declares a DTD or entities"),
+     N_("%(file)s: a dangerous XML (DTD or entities), refused")),
+    (re.compile(r"^(?P<file>[^:;]+): [\d,]+ bytes, over the"),
+     N_("%(file)s: larger than the configured limit")),
+    (re.compile(r"^(?P<file>[^:;]+): damaged transfer encoding"),
+     N_("%(file)s: damaged attachment encoding")),
+    (re.compile(r"parsing took longer than"), N_("took too long to read (time limit)")),
+    (re.compile(r"ran out of memory"), N_("too large to read (memory limit)")),
+    (re.compile(r"could not be judged|crashed|unreadable message"),
+     N_("an internal error stopped the reading; the original is kept")),
     (re.compile(r"^from (?P<who>.+) but carries no bill"),
      N_("from %(who)s, but carries no bill (no boleto, no NFS-e)")),
 )
@@ -175,4 +190,4 @@ def reason_words(reason: str | None) -> str:
         found = pattern.search(reason)
         if found:
             return _(message, **found.groupdict())
-    return _("not read (technical detail: %(reason)s)", reason=reason)
+    return _("could not be read; the original is kept for IT to look at")

@@ -76,7 +76,9 @@ def ingest(config_path: str | None, paths: tuple[str, ...], as_json: bool) -> No
     files = _eml_files(paths)
     rows = _run_ingest(app, files, as_json)
     if not as_json:
-        ingest_table(out_console(), rows)
+        console = out_console()
+        ingest_table(console, rows)
+        console.print(summary([line for _name, line in rows]), highlight=False)
 
 
 @click.command()

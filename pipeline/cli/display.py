@@ -92,7 +92,7 @@ def summary(lines: list[dict[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for line in lines:
         if line["status"] == "invoice" and line["invoice"]:
-            key = render.verdict_words(line["invoice"]["verdict"])
+            key = render.verdict_words(line["invoice"]["verdict"], line["invoice"]["checks"])
         else:
             key = render.status_word(line["status"])
         counts[key] = counts.get(key, 0) + 1

@@ -99,6 +99,8 @@ def bill_facts(session: Session, inv: Invoice, config: Config) -> dict[str, Any]
         if boleto is not None else None,
         "verdict": inv.verdict, "verdict_words": words.verdict_words(inv.verdict, checks),
         "not_checked": words.not_checked(checks) if inv.verdict == "ok" else [],
+        "issuer_checked": any(c["outcome"] == "pass" for c in checks
+                              if c["name"] in words.ISSUER_CHECKS),
         "paid_at": inv.paid_at, "desk": desk_link(config, inv.id),
     }
 
@@ -199,7 +201,9 @@ def _bill_subject(kind: str, bill: dict[str, Any], extra: str = "") -> str:
     if kind == "review":
         return f"Revisar fatura {where}: {amount}"
     if kind == "new":
-        return f"Nova fatura {where}: {amount}, ok para pagar"
+        gaps = bill.get("not_checked") or []
+        return f"Nova fatura {where}: {amount}, " + (
+            f"ok, mas {' / '.join(gaps)}" if gaps else "ok para pagar")
     if kind == "over":
         return f"Cobrança acima do esperado: {where}{extra}"
     return f"{extra}: fatura {where}, {amount}"

@@ -109,7 +109,8 @@ def test_new_and_block_alerts_arrive_once_with_their_content(tmp_path, smtp_serv
     for fragment in ("nem tudo foi conferido: não conferida na prefeitura, e-mail não "
                      "autenticado", "Vencimento:        20/04/2026",
                      "00190.00009 02934.471828 86954.453170 4 14220001073804",
-                     "NumeroNota=276033&CodigoVerificacao=7Z3YC0Q3", "O que fazer: confira"):
+                     "NumeroNota=276033&CodigoVerificacao=7Z3YC0Q3",
+                     "O que fazer: antes de pagar, confira a nota no site do emissor"):
         assert fragment in body
     assert "Todas as conferências passaram" not in body
     assert "confere show" not in body and "confere show" not in html_of(new)
