@@ -26,9 +26,10 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from pipeline.config.settings import load
+            from pipeline.config.settings import check_environment, load
 
             self._config = load(self.config_path)
+            check_environment(self._config)
         return self._config
 
     def engine(self):

@@ -72,9 +72,12 @@ def run() -> None:
 
     try:
         main(standalone_mode=True)
-    except ConfereError as exc:
-        err.print(f"confere: {exc}", highlight=False)
+    except ConfereError as exc:  # no markup: a hint such as [vendors.totvs] is printed as is
+        err.print(f"confere: {exc}", highlight=False, markup=False)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C: stop quietly, as a person asked
+        err.print("confere: stopped (Ctrl-C)", highlight=False, markup=False)
+        sys.exit(130)
     except OperationalError as exc:  # the store is down or locked: say so, not a traceback
         reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
         err.print(f"confere: the database cannot be used: {reason}", highlight=False,
