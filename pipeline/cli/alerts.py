@@ -22,8 +22,8 @@ from storage.alert_models import Alert
 @click.command()
 @config_option
 @click.argument("invoice_id", type=int)
-@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Payment date, YYYY-MM-DD (default: today).")
+@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]), default=None,
+              help="Payment date, YYYY-MM-DD or DD/MM/YYYY (default: today).")
 @click.option("--undo", is_flag=True, help="Mark the bill unpaid again.")
 @click.option("--force", is_flag=True, help="Mark a blocked bill paid all the same.")
 def paid(config_path: str | None, invoice_id: int, paid_on: datetime | None, undo: bool,
