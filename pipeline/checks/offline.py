@@ -46,6 +46,18 @@ def _domain_ok(domain: str | None, allowed: tuple[str, ...]) -> bool:
     return bool(d) and any(d == a or d.endswith("." + a) for a in allowed)
 
 
+_FORWARD_SUBJECT = re.compile(r"^\s*(enc|fwd?|tr|encaminhada)\s*:", re.IGNORECASE)
+_QUOTED_HEADERS = re.compile(r"^\W*(de|from)\s*:.*\n(?:.*\n){0,3}?\W*(enviada em|enviado em|"
+                             r"sent|date|data)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def forwarded_inline(m: ParsedMessage) -> bool:
+    """An inline forward (Outlook's "ENC:", a quoted "De:/Enviada em:" block) whose documents
+    were re-attached to the forward itself: the original headers are only quoted text."""
+    return bool(_FORWARD_SUBJECT.match(m.email.subject or "")
+                or _QUOTED_HEADERS.search(m.email.text or ""))
+
+
 def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     """Sender domain is the vendor's; a forward counts only from our own domains."""
     name = "email.sender_allowed"
@@ -53,6 +65,11 @@ def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     if m.forwarded and not _domain_ok(m.email.from_domain, tuple(ctx.company_domains)):
         return Check(name, "unknown", f"forwarded by {m.email.from_address}, who is not in "
                      "company.email_domains: the original sender cannot be trusted")
+    if not m.forwarded and forwarded_inline(m) and _domain_ok(m.email.from_domain,
+                                                              tuple(ctx.company_domains)):
+        return Check(name, "unknown", f"forwarded inline by {m.email.from_address} (a colleague): "
+                     "the original sender cannot be proven; compare with the original email, "
+                     "or forward it as an attachment")
     sender = m.effective.from_address or "(no From)"
     via = f" (forwarded by {m.email.from_address})" if m.forwarded else ""
     if ctx.vendor.sender_matches(m.effective.from_domain):

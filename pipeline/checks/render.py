@@ -116,6 +116,10 @@ def _failed_sentence(name: str, inv: Mapping[str, Any]) -> str | None:
 def check_line(check: Mapping[str, Any], invoice: Mapping[str, Any] | None = None) -> str:
     """One check in words: 'FALHOU: o valor do boleto = ...: boleto R$ 1.361,01, ...'."""
     name, outcome = check["name"], check["outcome"]
+    if name == "email.sender_allowed" and outcome == "unknown":  # only a forward is unknown
+        who = (invoice or {}).get("forwarded_by")
+        return (_("review: forwarded by %(who)s, check it against the original", who=who) if who
+                else _("review: forwarded, check it against the original"))
     head = f"{outcome_word(outcome)}: {meaning(name)}"
     values = _failed_sentence(name, invoice or {}) if outcome == "fail" else None
     return f"{head} ({values})" if values else head
@@ -127,8 +131,10 @@ def is_problem(check: Mapping[str, Any]) -> bool:
                                           and check["name"] in FORGERY_GRADE)
 
 
-def problems(invoice: Mapping[str, Any]) -> list[str]:
+def problems(invoice: Mapping[str, Any], forwarded_by: str | None = None) -> list[str]:
     """The bill's failed (and forgery-grade unverified) checks in words, in the stable order."""
+    if forwarded_by:
+        invoice = {**invoice, "forwarded_by": forwarded_by}
     checks = sorted(invoice.get("checks") or [], key=lambda c: order_key(c["name"]))
     return [check_line(c, invoice) for c in checks if is_problem(c)]
 

@@ -110,10 +110,11 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
         if inv is None:
             raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
         obj = invoice_json(s, inv)
+        msg = s.get(Message, inv.message_id) if inv.message_id is not None else None
     if as_json:
         emit({"id": invoice_id, **obj})
         return
-    bill_card(out_console(), invoice_id, obj)
+    bill_card(out_console(), invoice_id, obj, msg.from_address if msg else None)
 
 
 def _write_demo_config(work: Path) -> Path:

@@ -49,7 +49,8 @@ def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> No
         table.add_row(escape(name), status, inv["contract_number"] or "-",
                       fmt.month(inv["reference_month"]), fmt.day(inv["due_date"]),
                       _amount(inv), _verdict(inv))
-        notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in problems(inv))
+        said = render.problems(inv, forwarded_by=(line.get("message") or {}).get("from"))
+        notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in said)
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
@@ -67,7 +68,8 @@ def invoices_table(console: Console, invoices: list[tuple[int, dict[str, Any]]])
     console.print(table)
 
 
-def bill_card(console: Console, inv_id: int, inv: dict[str, Any]) -> None:
+def bill_card(console: Console, inv_id: int, inv: dict[str, Any],
+              forwarded_by: str | None = None) -> None:
     """One bill as a card: its fields, its verdict, then every check in words."""
     nfse, boleto = inv["nfse"] or {}, inv["boleto"] or {}
     fields = [("Fatura", f"#{inv_id}"), ("Fornecedor", inv["vendor"]),
@@ -81,7 +83,8 @@ def bill_card(console: Console, inv_id: int, inv: dict[str, Any]) -> None:
         console.print(f"{label + ':':<17}{value}", highlight=False, markup=False)
     console.print("\nConferências:", highlight=False, markup=False)
     for c in inv["checks"]:
-        console.print(f"  - {render.check_line(c, inv)}", highlight=False, markup=False)
+        console.print(f"  - {render.check_line(c, {**inv, 'forwarded_by': forwarded_by})}",
+                      highlight=False, markup=False)
     if inv.get("verification_link"):
         console.print(f"\nConfira no site do emissor: {inv['verification_link']}",
                       highlight=False, markup=False)

@@ -107,7 +107,8 @@ def bill_facts(session: Session, inv: Invoice, config: Config) -> dict[str, Any]
 
 def bill_problems(session: Session, inv: Invoice) -> list[str]:
     """Failed checks (and forgery-grade ones left unknown) in plain pt-BR words, with values."""
-    return words.problems(invoice_json(session, inv))
+    msg = session.get(Message, inv.message_id) if inv.message_id is not None else None
+    return words.problems(invoice_json(session, inv), msg.from_address if msg else None)
 
 
 def verification_link(session: Session, inv: Invoice, config: Config) -> str | None:

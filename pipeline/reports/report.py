@@ -151,6 +151,11 @@ def _month_of(inv: Invoice) -> str | None:
     return inv.competence.strftime("%Y-%m") if inv.competence else None
 
 
+def _sender(s: Session, inv: Invoice) -> str | None:
+    msg = s.get(Message, inv.message_id) if inv.message_id is not None else None
+    return msg.from_address if msg else None
+
+
 def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today: date) -> Row:
     boleto = s.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
     checks = sorted(s.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all(),
@@ -174,7 +179,8 @@ def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today
                expected_cents=rec.expected_cents if rec else None,
                reconciliation=rec.outcome if rec else None, verdict=inv.verdict,
                failed_checks=[c.name for c in failed],
-               problems=checks_words.problems(invoice_json(s, inv)) if failed else [],
+               problems=checks_words.problems(invoice_json(s, inv), _sender(s, inv))
+               if failed else [],
                skipped=sum(1 for c in checks if c.outcome == "skipped"),
                payment=payment, paid_at=inv.paid_at,
                not_checked=checks_words.not_checked(
