@@ -195,13 +195,18 @@ def _print_declaration(d: dict[str, Any]) -> None:
                f"{m(d['net_revenue'], cents=False)} ({STATUS_WORDS.get(d['status'], d['status'])})")
 
 
+def _declaration(s: Session, vendor: str, cnpj: str, year: int) -> MetricDeclaration | None:
+    """The stored declaration of a company (CNPJ digits) for a vendor and year."""
+    return s.exec(select(MetricDeclaration).where(
+        MetricDeclaration.vendor == vendor, MetricDeclaration.company_cnpj == cnpj,
+        MetricDeclaration.year == year)).first()
+
+
 def _warn_reopen(app: App, vendor: str, cnpj: str, year: int) -> None:
     """Re-declaring a company of a concluded proof reopens it: say so before saving."""
     digits = "".join(ch for ch in cnpj if ch.isdigit())
     with Session(app.engine()) as s:
-        row = s.exec(select(MetricDeclaration).where(
-            MetricDeclaration.vendor == vendor, MetricDeclaration.company_cnpj == digits,
-            MetricDeclaration.year == year)).first()
+        row = _declaration(s, vendor, digits, year)
     if row is not None and row.status == "concluded":
         click.echo(f"atenção: {format_cnpj(digits)} {year} já estava declarada e concluída; a "
                    "nova declaração substitui a anterior e a prova do contrato volta a ficar "
@@ -341,9 +346,7 @@ def metrics_delete(config_path: str | None, vendor: str, cnpj: str, year: int,
     app = App(config_path)
     digits = "".join(ch for ch in cnpj if ch.isdigit())
     with Session(app.engine()) as s:
-        row = s.exec(select(MetricDeclaration).where(
-            MetricDeclaration.vendor == vendor, MetricDeclaration.company_cnpj == digits,
-            MetricDeclaration.year == year)).first()
+        row = _declaration(s, vendor, digits, year)
         if row is None:
             raise click.ClickException(f"no declaration of {cnpj} for {vendor} in {year} "
                                        "(see `confere metrics list`)")

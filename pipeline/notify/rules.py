@@ -297,6 +297,15 @@ def evaluate_time_rules(session: Session, config: Config, today: date | None = N
     return out
 
 
+def unpaid_bills(session: Session, config: Config
+                 ) -> Iterable[tuple[Invoice, dict[str, Any], date | None]]:
+    """Bills not paid and not blocked, with their alert facts and due date."""
+    for inv in session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
+                                                  Invoice.verdict != "block")).all():
+        bill = bill_facts(session, inv, config)
+        yield inv, bill, bill["due_date"]
+
+
 def due_alerts(session: Session, config: Config, today: date) -> list[str]:
     """Unpaid bills (not blocked) whose due date is within one of `alerts.due_days`."""
     days = config.settings.alerts.due_days
@@ -304,11 +313,7 @@ def due_alerts(session: Session, config: Config, today: date) -> list[str]:
         return []
     horizon = max(days)
     out: list[str] = []
-    unpaid = session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
-                                                Invoice.verdict != "block")).all()
-    for inv in unpaid:
-        bill = bill_facts(session, inv, config)
-        due: date | None = bill["due_date"]
+    for inv, bill, due in unpaid_bills(session, config):
         if due is None:
             continue
         left = (due - today).days
@@ -332,11 +337,7 @@ def due_alerts(session: Session, config: Config, today: date) -> list[str]:
 def overdue_alerts(session: Session, config: Config, today: date) -> list[str]:
     """Unpaid bills (not blocked) whose due date has passed: once per bill and due date."""
     out: list[str] = []
-    unpaid = session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
-                                                Invoice.verdict != "block")).all()
-    for inv in unpaid:
-        bill = bill_facts(session, inv, config)
-        due: date | None = bill["due_date"]
+    for inv, bill, due in unpaid_bills(session, config):
         if due is None or due >= today:
             continue
         late = (today - due).days

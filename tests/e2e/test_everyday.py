@@ -5,6 +5,8 @@ the yearly report's difference card that adds up, and the usage table in the rep
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,27 +17,18 @@ from pipeline.config import settings as config_mod
 from pipeline.reports.report import Report, Row, to_html
 from storage import Invoice, open_store
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, ROOT, run_cli
 
-A, B = "12345678000195", "11444777000161"
+A, B = "12345678000195", "11444777000161"  # the demo's company, and a second of the group
 
 
-def metric_config(tmp_path: Path) -> Path:
+def _metric_config(tmp_path: Path) -> Path:
     path = tmp_path / "confere.toml"
-    path.write_text(f"""
-[database]
-url = "sqlite:///{tmp_path / 'confere.db'}"
-[vendors.totvs]
-name = "TOTVS"
-sender_domains = ["totvs.com.br"]
-cnpj_roots = ["53113791"]
-[[contracts]]
-vendor = "totvs"
-number = "TOT-99"
-billing = "metric"
-companies = ["{A}", "{B}"]
-metric_bands = [{{ upto = "10000000.00", fee = "1000.00" }}, {{ fee = "4000.00" }}]
-""", encoding="utf-8")
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.db"}"\n[vendors.totvs]\n'
+                    'name = "TOTVS"\nsender_domains = ["totvs.com.br"]\n'
+                    'cnpj_roots = ["53113791"]\n[[contracts]]\nvendor = "totvs"\n'
+                    f'number = "TOT-99"\nbilling = "metric"\ncompanies = ["{A}", "{B}"]\n'
+                    'metric_bands = [{ fee = "1000.00" }]\n', encoding="utf-8")
     return path
 
 
@@ -61,7 +54,7 @@ def test_paid_accepts_a_brazilian_date(tmp_path, demo_config):
 
 
 def test_metric_declarations_list_warn_and_delete(tmp_path):
-    cfg = str(metric_config(tmp_path))
+    cfg = str(_metric_config(tmp_path))
     empty = run_cli("metrics", "list", "--config", cfg)
     assert "no declarations yet" in empty.stdout
     first = run_cli("metrics", "declare", "--vendor", "totvs", "--cnpj", A, "--year", "2025",
@@ -83,6 +76,22 @@ def test_metric_declarations_list_warn_and_delete(tmp_path):
     missing = run_cli("metrics", "delete", "--vendor", "totvs", "--cnpj", B, "--year", "2025",
                       "--config", cfg, check=False)
     assert missing.returncode != 0 and "no declaration of" in missing.stderr
+    # A concluded one is asked about first; "n" keeps it, "sim" deletes it.
+    run_cli("metrics", "declare", "--vendor", "totvs", "--cnpj", B, "--year", "2025",
+            "--gross", "5,00", "--conclude", "--config", cfg)
+    delete = ("metrics", "delete", "--vendor", "totvs", "--cnpj", B, "--year", "2025",
+              "--config", cfg)
+    kept = answer(delete, "n\n")
+    assert kept.returncode != 0 and "[s/N]" in kept.stderr and "not deleted" in kept.stderr
+    assert answer(delete, "sim\n").returncode == 0
+    assert "11.444.777/0001-61" not in run_cli("metrics", "list", "--config", cfg).stdout
+
+
+def answer(args: tuple[str, ...], typed: str) -> subprocess.CompletedProcess:
+    """The command line with a person's answer typed on its standard input."""
+    return subprocess.run([sys.executable, "-c", "from pipeline.cli.main import run; run()",
+                           *args], input=typed, capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
 
 
 def _row(month: str, billed: int, expected: int | None, outcome: str | None) -> Row:
