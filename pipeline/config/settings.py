@@ -462,7 +462,11 @@ def _format_error(source: str, exc: ValidationError) -> str:
 
 
 def _check_paths(config: Config) -> None:
-    """Files and folders the configuration names exist (checked at load, with the fix)."""
+    """Files and folders a configuration file names exist (checked at load, with the fix).
+
+    The store would create a missing SQLite folder; from a file that is more often a typo than
+    a wish, so the file's loader refuses it (code building a config may rely on the creation).
+    """
     problems = []
     url = config.database_url
     if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -493,9 +497,7 @@ def from_dict(data: dict[str, Any], base_dir: Path, source: str = "<config>") ->
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(source, exc)) from None
-    config = Config(settings, base_dir, source)
-    _check_paths(config)
-    return config
+    return Config(settings, base_dir, source)
 
 
 def _toml_hint(raw: bytes, exc: Exception) -> str:
@@ -529,4 +531,6 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}{_toml_hint(raw, exc)}") from None
-    return from_dict(data, p.resolve().parent, str(p))
+    config = from_dict(data, p.resolve().parent, str(p))
+    _check_paths(config)  # a file a person wrote: its paths must exist
+    return config
