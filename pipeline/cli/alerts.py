@@ -12,8 +12,15 @@ from rich.text import Text
 from sqlmodel import Session, select
 
 from pipeline.cli.app import App, config_option, emit, out_console
+from pipeline.locale import format as fmt
 from pipeline.notify.delivery import deliver_pending, retry_failed
-from pipeline.notify.rules import SAO_PAULO, evaluate_time_rules, previous_month, today_local
+from pipeline.notify.rules import (
+    HEADLINES,
+    SAO_PAULO,
+    evaluate_time_rules,
+    previous_month,
+    today_local,
+)
 from pipeline.reports.report import FORMATS, build, render_report
 from storage import Invoice
 from storage.alert_models import Alert
@@ -89,9 +96,11 @@ def list_alerts(config_path: str | None, status: str, as_json: bool) -> None:
     for col in ("id", "tipo", "situação", "tentativas", "criado", "assunto"):
         table.add_column(col)
     style = {"pending": "yellow", "sent": "green", "failed": "bold red"}
+    words = {"pending": "pendente", "sent": "enviado", "failed": "falhou"}
     for a in rows:
-        table.add_row(str(a.id), a.kind, Text(a.status, style=style.get(a.status, "")),
-                      str(a.attempts), f"{a.created_at.astimezone(SAO_PAULO):%Y-%m-%d %H:%M}",
+        table.add_row(str(a.id), HEADLINES.get(a.kind, a.kind),
+                      Text(words.get(a.status, a.status), style=style.get(a.status, "")),
+                      str(a.attempts), fmt.moment(a.created_at),
                       Text(a.subject + (f"\n{a.last_error}" if a.last_error else "")))
     out_console().print(table)
 

@@ -49,7 +49,7 @@ COLOURS = {"new": "#1a7f37", "block": "#cf222e", "review": "#9a6700", "due": "#0
            "overdue": "#cf222e", "missing": "#9a6700", "over": "#b35900",
            "declaration": "#9a6700", "forecast": "#b35900", "unread": "#9a6700"}
 DESK_BILL_PATH = "/faturas/{id}"  # the desk's page of one bill, under [web] base_url
-HEADLINES = {"new": "Nova fatura: ok para pagar", "block": "NÃO PAGAR: sinais de falsificação",
+HEADLINES = {"new": "Nova fatura", "block": "NÃO PAGAR: sinais de falsificação",
              "review": "Fatura para revisar", "due": "Vencimento próximo",
              "overdue": "Fatura vencida e não paga",
              "missing": "Fatura não recebida", "over": "Cobrança acima do esperado",

@@ -4,6 +4,7 @@ vendor email that could not be read, and headers that read right."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
@@ -119,3 +120,11 @@ def test_subject_unfolded_date_with_a_real_offset_and_the_line_in_groups(tmp_pat
     assert when.utcoffset() is not None and "-0300" in str(parsed["Date"])
     assert abs((datetime.now(when.tzinfo) - when).total_seconds()) < 600
     assert "00190.00009 02934.471828 86954.453170 4 14220001073804" in new.body_text
+
+
+def test_the_outbox_listing_speaks_portuguese(tmp_path):
+    cfg, _config, _engine = setup(tmp_path, GENUINE_03)
+    listing = run_cli("alerts", "list", "--config", str(cfg), env={"COLUMNS": "250"}).stdout
+    assert "Nova fatura" in listing and "pendente" in listing
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d \(horário de Brasília\)", listing)
+    assert "pending" not in listing
