@@ -152,7 +152,7 @@ def demo(mailbox: str | None, workdir: str) -> None:
     files = _eml_files((str(box),))
     console = out_console()
     console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db, "
-                  f"config at {config_file}", highlight=False)
+                  f"config at {config_file}", highlight=False, soft_wrap=True)
     rows = _run_ingest(app, files, as_json=False)
     ingest_table(console, rows)
     console.print(summary([line for _name, line in rows]), highlight=False)
