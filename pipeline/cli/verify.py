@@ -27,6 +27,7 @@ def verify(config_path: str | None, invoice_id: int | None, only_pending: bool,
     if (invoice_id is None) == (not only_pending):
         raise click.UsageError("give an INVOICE_ID or --pending (not both)")
     app = App(config_path)
+    app.check_secrets()
     engine = app.engine()
     with Session(engine, expire_on_commit=False) as s:
         if invoice_id is not None:

@@ -66,15 +66,17 @@ def test_plain_to_this_machine_and_a_good_config_still_load(tmp_path):
     assert config.settings.alerts.to == ["financeiro@example.com.br"]
 
 
-def test_an_unset_certificate_password_is_named_before_a_command_runs(tmp_path):
+def test_an_unset_certificate_password_is_named_before_the_issuer_is_asked(tmp_path):
     (tmp_path / "empresa.pfx").write_bytes(b"not used")
     cfg = tmp_path / "confere.toml"
     cfg.write_text('[authenticity]\npkcs12 = "empresa.pfx"\npassword_env = "CONFERE_T_NOPE"\n',
                    encoding="utf-8")
-    proc = run_cli("invoices", "--config", str(cfg), check=False)
+    proc = run_cli("verify", "--pending", "--config", str(cfg), check=False)
     assert proc.returncode == 2
     assert "$CONFERE_T_NOPE is not set: export it" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # A listing asks no issuer: it runs without the password.
+    assert run_cli("invoices", "--config", str(cfg)).returncode == 0
 
 
 def test_errors_keep_their_brackets_and_are_printed_once(tmp_path):
