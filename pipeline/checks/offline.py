@@ -16,6 +16,7 @@ from parsers.xmldsig import verify_signatures
 from pipeline.checks.email_auth import EmailAuthSettings, check_email
 from pipeline.checks.vocabulary import Check
 from pipeline.config.profiles import VendorProfile
+from pipeline.locale.format import money
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,7 @@ class BillContext:
 
 
 def _money(v: Decimal | None) -> str:
-    if v is None:
-        return "?"
-    s = f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
-    return f"R$ {s}"
+    return money(v, cents=False, empty="?")
 
 
 def _digits(v: str | None) -> str:

@@ -8,6 +8,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlmodel import Session, select
@@ -16,6 +17,7 @@ from pipeline.checks import render as checks_words
 from pipeline.checks.vocabulary import FORGERY_GRADE, order_key
 from pipeline.config.settings import Config, ContractConfig
 from pipeline.ingest.serialize import invoice_json
+from pipeline.locale import format as fmt
 from pipeline.notify.rules import SAO_PAULO, has_bill, today_local, vendor_of_sender
 from pipeline.templates import decimal_comma, mes, render
 from storage import BoletoRow, CheckRow, Invoice, Message, from_cents
@@ -295,7 +297,7 @@ def to_csv(report: Report, *, plain: bool = False) -> bytes:
                      "reconciliation": r.reconciliation or ""}
         else:
             money = decimal_comma
-            day = (lambda v: v.strftime("%d/%m/%Y") if v else "")  # noqa: E731
+            day = partial(fmt.day, empty="")
             words = {"verdict": r.verdict_words if r.verdict else "",
                      "payment": PAYMENT_WORDS[r.payment],
                      "reconciliation": RECONCILE_WORDS.get(r.reconciliation or "", "")}
