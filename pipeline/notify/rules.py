@@ -286,7 +286,7 @@ def evaluate_time_rules(session: Session, config: Config, today: date | None = N
     today = today or today_local()
     out = due_alerts(session, config, today)
     out += overdue_alerts(session, config, today)
-    out += unread_alerts(session, config)
+    out += unread_alerts(session, config, today)
     if mail_pending(session):
         log.info("mail is still being processed: the 'not received' rule waits for it")
     else:
@@ -366,14 +366,20 @@ def vendor_of_sender(config: Config, address: str | None) -> str | None:
     return None
 
 
-def unread_alerts(session: Session, config: Config) -> list[str]:
-    """A vendor's email that could not be read (quarantined): someone must open it by hand."""
+def unread_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """A vendor's email that could not be read (quarantined): someone must open it by hand.
+
+    Not for one older than `alerts.arrival_max_age_days` (a first import of an old mailbox).
+    """
     out: list[str] = []
+    max_age = config.settings.alerts.arrival_max_age_days
     for msg in session.exec(select(Message).where(Message.status == "quarantined")).all():
         name = vendor_of_sender(config, msg.from_address)
         if name is None:
             continue
         received = msg.sent_at or msg.received_at
+        if max_age and (today - received.astimezone(SAO_PAULO).date()).days > max_age:
+            continue
         key = enqueue(session, config, key=f"unread:{msg.id}", kind="unread",
                       subject=f"E-mail de {name} recebido, mas não lido: "
                               f"{(msg.subject or '(sem assunto)')[:80]}",

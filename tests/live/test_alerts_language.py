@@ -128,3 +128,12 @@ def test_the_outbox_listing_speaks_portuguese(tmp_path):
     assert "Nova fatura" in listing and "pendente" in listing
     assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d \(horário de Brasília\)", listing)
     assert "pending" not in listing
+
+
+def test_an_old_unreadable_vendor_email_found_on_a_first_import_is_not_news(tmp_path):
+    _cfg, config, engine = setup(tmp_path, BROKEN, max_age=20)
+    with Session(engine) as s:
+        sent = s.exec(select(Message)).one().sent_at
+        later = date(sent.year + 1, 1, 15)
+        keys = evaluate_time_rules(s, config, later)
+    assert not any(k.startswith("unread") for k in keys)
