@@ -12,6 +12,7 @@ DEB_TEST := $(DEB_RUN) postgresql dovecot-imapd chromium
 
 demo: deps-run $(STAMP)
 	$(BIN)/confere demo
+	@echo "next: . $(VENV)/bin/activate && confere invoices --config .confere-demo/confere.toml"
 
 test: deps-test $(STAMP)
 	$(BIN)/python -m pytest -q

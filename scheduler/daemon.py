@@ -72,6 +72,7 @@ class Daemon:
         self.process_every = parse_interval(daemon.process_every)
         self.grace = int(parse_interval(daemon.misfire_grace))
         self._last_process = 0.0
+        self.caught_up = threading.Event()  # set once the first poll's mail was processed
 
     def mail_tick(self) -> None:
         """Poll the folders that are due; process pending mail when new mail came or on time.
@@ -87,6 +88,7 @@ class Daemon:
                 for r in results:
                     log.info("message #%s: %s%s", r.message_id, r.status,
                              f" ({r.reason})" if r.reason else "")
+                self.caught_up.set()
         except Exception as exc:
             if is_transient(exc):
                 log.warning("mail tick failed (%s); retried next tick", describe(exc))
@@ -108,6 +110,8 @@ class Daemon:
         except Exception:
             log.exception("freeing dead leases failed; retried next time")
         for name, job in SINGLETON_JOBS:
+            if name == "alerts" and not self.caught_up.is_set():
+                continue  # the calendar rules wait for the mail already in the mailbox
             try:
                 with singleton(self.engine, f"confere:{name}") as mine:
                     if mine and not self.stop.is_set():

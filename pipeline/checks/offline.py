@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +18,7 @@ from pipeline.checks.signers import judge
 from pipeline.checks.vocabulary import Check
 from pipeline.config.profiles import VendorProfile
 from pipeline.config.trust import TrustStore, shipped_trust
+from pipeline.locale.format import money
 from pipeline.vocabulary import Outcome
 
 
@@ -34,15 +36,24 @@ class BillContext:
 
 
 def _money(v: Decimal | None) -> str:
-    if v is None:
-        return "?"
-    s = f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
-    return f"R$ {s}"
+    return money(v, cents=False, empty="?")
 
 
 def _domain_ok(domain: str | None, allowed: tuple[str, ...]) -> bool:
     d = (domain or "").lower().rstrip(".")
     return bool(d) and any(d == a or d.endswith("." + a) for a in allowed)
+
+
+_FORWARD_SUBJECT = re.compile(r"^\s*(enc|fwd?|tr|encaminhada)\s*:", re.IGNORECASE)
+_QUOTED_HEADERS = re.compile(r"^\W*(de|from)\s*:.*\n(?:.*\n){0,3}?\W*(enviada em|enviado em|"
+                             r"sent|date|data)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def forwarded_inline(m: ParsedMessage) -> bool:
+    """An inline forward (Outlook's "ENC:", a quoted "De:/Enviada em:" block) whose documents
+    were re-attached to the forward itself: the original headers are only quoted text."""
+    return bool(_FORWARD_SUBJECT.match(m.email.subject or "")
+                or _QUOTED_HEADERS.search(m.email.text or ""))
 
 
 def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
@@ -52,6 +63,11 @@ def sender_allowed(m: ParsedMessage, f: BodyFields, ctx: BillContext) -> Check:
     if m.forwarded and not _domain_ok(m.email.from_domain, tuple(ctx.company_domains)):
         return Check(name, "unknown", f"forwarded by {m.email.from_address}, who is not in "
                      "company.email_domains: the original sender cannot be trusted")
+    if not m.forwarded and forwarded_inline(m) and _domain_ok(m.email.from_domain,
+                                                              tuple(ctx.company_domains)):
+        return Check(name, "unknown", f"forwarded inline by {m.email.from_address} (a colleague): "
+                     "the original sender cannot be proven; compare with the original email, "
+                     "or forward it as an attachment")
     raw = m.effective.from_header
     sender = m.effective.from_address or (f"the From header {raw!r}, which names no address"
                                           if raw else "(no From header)")

@@ -13,8 +13,9 @@ from sqlmodel import Session, select
 
 from parsers.months import SAO_PAULO, previous_month, today_local
 from pipeline.cli.app import App, config_option, emit, out_console
+from pipeline.locale import format as fmt
 from pipeline.notify.delivery import deliver_pending, retry_failed
-from pipeline.notify.rules import evaluate_time_rules
+from pipeline.notify.rules import HEADLINES, evaluate_time_rules
 from pipeline.reports.report import FORMATS, build, render_report
 from storage import Invoice
 from storage.alert_models import Alert
@@ -23,8 +24,8 @@ from storage.alert_models import Alert
 @click.command()
 @config_option
 @click.argument("invoice_id", type=int)
-@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Payment date, YYYY-MM-DD (default: today).")
+@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]), default=None,
+              help="Payment date, YYYY-MM-DD or DD/MM/YYYY (default: today).")
 @click.option("--undo", is_flag=True, help="Mark the bill unpaid again.")
 @click.option("--force", is_flag=True, help="Mark a blocked bill paid all the same.")
 def paid(config_path: str | None, invoice_id: int, paid_on: datetime | None, undo: bool,
@@ -90,9 +91,11 @@ def list_alerts(config_path: str | None, status: str, as_json: bool) -> None:
     for col in ("id", "tipo", "situação", "tentativas", "criado", "assunto"):
         table.add_column(col)
     style = {"pending": "yellow", "sent": "green", "failed": "bold red"}
+    words = {"pending": "pendente", "sent": "enviado", "failed": "falhou"}
     for a in rows:
-        table.add_row(str(a.id), a.kind, Text(a.status, style=style.get(a.status, "")),
-                      str(a.attempts), f"{a.created_at.astimezone(SAO_PAULO):%Y-%m-%d %H:%M}",
+        table.add_row(str(a.id), HEADLINES.get(a.kind, a.kind),
+                      Text(words.get(a.status, a.status), style=style.get(a.status, "")),
+                      str(a.attempts), fmt.moment(a.created_at),
                       Text(a.subject + (f"\n{a.last_error}" if a.last_error else "")))
     out_console().print(table)
 

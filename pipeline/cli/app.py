@@ -36,9 +36,17 @@ class App:
 
         return open_store(self.config.database_url)
 
+    def check_secrets(self) -> None:
+        """Before a command that may ask the issuer: the variables the config names are set."""
+        from pipeline.config.settings import check_environment
+
+        check_environment(self.config)
+
     def sandbox(self) -> Sandbox:
+        """The parse workers; a command reading mail may ask the issuer, so secrets first."""
         from pipeline.ingest.sandbox import Sandbox
 
+        self.check_secrets()
         lim = self.config.settings.limits
         return Sandbox(workers=lim.workers, seconds=lim.parse_seconds,
                        memory_mb=lim.parse_memory_mb,

@@ -13,11 +13,11 @@ from rich.progress import Progress
 from sqlmodel import Session
 
 from pipeline.cli.app import App, config_option, emit, err, out_console
-from pipeline.cli.display import bill_card, ingest_table, invoices_table
+from pipeline.cli.display import bill_card, ingest_table, invoices_table, summary
 from pipeline.config import settings as config_mod
+from pipeline.contract import ingest_line, invoice_json
 from pipeline.desk.queries import STATUS_FILTERS, Due, bill_row, list_bills
 from pipeline.ingest.ingestor import Ingestor
-from pipeline.ingest.serialize import ingest_line, invoice_json
 from pipeline.vocabulary import Verdict
 from storage import Invoice, Message
 
@@ -79,7 +79,9 @@ def ingest(config_path: str | None, paths: tuple[str, ...], as_json: bool) -> No
     files = _eml_files(paths)
     rows = _run_ingest(app, files, as_json)
     if not as_json:
-        ingest_table(out_console(), rows)
+        console = out_console()
+        ingest_table(console, rows)
+        console.print(summary([line for _name, line in rows]), highlight=False)
 
 
 @click.command()
@@ -121,10 +123,11 @@ def show(config_path: str | None, invoice_id: int, as_json: bool) -> None:
         if row is None:
             raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
         obj = invoice_json(s, row.invoice)
+        msg = s.get(Message, row.invoice.message_id)
     if as_json:
         emit({"id": invoice_id, **obj, "desk": row.desk_json()})
         return
-    bill_card(out_console(), row, obj["checks"], obj["verification_link"])
+    bill_card(out_console(), row, obj, msg.from_address if msg else None)
 
 
 def _demo_config_text(demo_toml: str, settings: dict[str, Any]) -> str:
@@ -172,14 +175,11 @@ def demo(mailbox: str | None, workdir: str) -> None:
     app._config = config_mod.load(config_file)
     files = _eml_files((str(box),))
     console = out_console()
-    console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db")
+    console.print(f"confere demo: {len(files)} emails from {box}, store at {work}/confere.db, "
+                  f"config at {config_file}", highlight=False, soft_wrap=True)
     rows = _run_ingest(app, files, as_json=False)
     ingest_table(console, rows)
-    counts: dict[str, int] = {}
-    for _name, line in rows:
-        key = line["invoice"]["verdict"] if line["status"] == "invoice" else line["status"]
-        counts[key] = counts.get(key, 0) + 1
-    console.print("resumo: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    console.print(summary([line for _name, line in rows]), highlight=False)
     from pipeline.reports.report import build, latest_period, render_report
 
     with Session(app.engine()) as s:

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 from sqlmodel import Session, select
 
+from parsers.cnpj import format_cnpj
 from parsers.ecf import parse_ecf
 from parsers.errors import ConfereError, EcfError, ParseError
 from parsers.money import parse_amount as read_amount
@@ -22,7 +23,21 @@ from pipeline.costs import metrics as metrics_mod
 from pipeline.costs.forecast import forecast
 from pipeline.costs.reconcile import money, reconcile_month, refresh, refresh_metric
 from pipeline.costs.usage import import_file
+from pipeline.locale import format as fmt
 from storage.usage_models import MetricDeclaration
+
+OUTCOME_WORDS = {"match": "confere", "over": "acima do esperado", "under": "abaixo do esperado",
+                 "no_data": "sem dados", "no_bill": "sem fatura"}
+STATUS_WORDS = {"draft": "rascunho", "concluded": "concluída"}
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on stderr; s, sim, y and yes mean yes, anything else no."""
+    try:
+        answer = click.prompt(f"{question} [s/N]", default="", show_default=False, err=True)
+    except click.Abort:
+        return False
+    return fmt.yes(answer)
 
 
 def parse_amount(text: str, name: str) -> Decimal:
@@ -89,11 +104,14 @@ def usage_import(config_path: str | None, file: Path, contract: str | None,
                        for b in report.bad],
                "reconciled": [r.to_json() for r in results]})
         return
-    click.echo(f"{file}: {report.read:,} rows read, {report.imported:,} imported, "
-               f"{report.duplicates:,} already known, {len(report.bad):,} bad")
+    n = fmt.number
+    click.echo(f"{file}: {n(report.read)} linha(s) lida(s), {n(report.imported)} importada(s), "
+               f"{n(report.duplicates)} já conhecida(s), {n(len(report.bad))} com erro")
     for r in results:
-        click.echo(f"re-reconciled contract {r.contract.number} {r.month}: {r.outcome} "
-                   f"(expected {money(r.expected)}, billed {money(r.billed)})")
+        click.echo(f"contrato {r.contract.number}, {fmt.month(r.month)}: "
+                   f"{OUTCOME_WORDS.get(r.outcome, r.outcome)} (esperado "
+                   f"{fmt.money(r.expected, cents=False)}, cobrado "
+                   f"{fmt.money(r.billed, cents=False)})")
 
 
 @usage.command("forecast")
@@ -113,13 +131,17 @@ def usage_forecast(config_path: str | None, contract: str | None, month: str | N
         if as_json:
             emit(f.to_json())
             continue
+        m = fmt.money
         budget = "" if f.budget is None else (
-            f"; budget {money(f.budget)}: " + ("OVER" if f.over_budget else "within"))
-        click.echo(f"contract {f.contract} {f.month} ({f.elapsed * 100:.0f}% of the month): "
-                   f"{money(f.so_far)} so far, heading for {money(f.projected)}{budget}")
+            f"; orçamento {m(f.budget, cents=False)}: "
+            + ("ACIMA" if f.over_budget else "dentro"))
+        click.echo(f"contrato {f.contract}, {fmt.month(f.month)} ({f.elapsed * 100:.0f}% do "
+                   f"mês): {m(f.so_far, cents=False)} até agora, a caminho de "
+                   f"{m(f.projected, cents=False)}{budget}")
         for p in f.lines:
             if p.count:
-                click.echo(f"  {p.type}: ~{p.count:,} requests, band {p.band} at {p.unit_price}")
+                click.echo(f"  {p.type}: ~{fmt.number(p.count)} requisições, faixa {p.band} a "
+                           f"{m(p.unit_price, cents=False)}")
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -154,10 +176,30 @@ def _rejudge(app: App, vendor: str, cnpj: str, year: int) -> None:
 
 
 def _print_declaration(d: dict[str, Any]) -> None:
-    click.echo(f"{d['vendor']} {d['company_cnpj']} {d['year']}: receita bruta "
-               f"{d['gross_revenue']} - cancelamentos {d['cancellations']} - impostos "
-               f"{d['taxes']} - descontos {d['discounts']} = receita liquida "
-               f"{d['net_revenue']} ({d['status']})")
+    m = fmt.money
+    click.echo(f"{d['vendor']} {format_cnpj(d['company_cnpj'])} {d['year']}: receita bruta "
+               f"{m(d['gross_revenue'], cents=False)} - cancelamentos "
+               f"{m(d['cancellations'], cents=False)} - impostos {m(d['taxes'], cents=False)} - "
+               f"descontos {m(d['discounts'], cents=False)} = receita líquida "
+               f"{m(d['net_revenue'], cents=False)} ({STATUS_WORDS.get(d['status'], d['status'])})")
+
+
+def _declaration(s: Session, vendor: str, cnpj: str, year: int) -> MetricDeclaration | None:
+    """The stored declaration of a company (CNPJ digits) for a vendor and year."""
+    return s.exec(select(MetricDeclaration).where(
+        MetricDeclaration.vendor == vendor, MetricDeclaration.company_cnpj == cnpj,
+        MetricDeclaration.year == year)).first()
+
+
+def _warn_reopen(app: App, vendor: str, cnpj: str, year: int) -> None:
+    """Re-declaring a company of a concluded proof reopens it: say so before saving."""
+    digits = "".join(ch for ch in cnpj if ch.isdigit())
+    with Session(app.engine()) as s:
+        row = _declaration(s, vendor, digits, year)
+    if row is not None and row.status == "concluded":
+        click.echo(f"atenção: {format_cnpj(digits)} {year} já estava declarada e concluída; a "
+                   "nova declaração substitui a anterior e a prova do contrato volta a ficar "
+                   "aberta até ser concluída de novo (confere metrics conclude)", err=True)
 
 
 @metrics.command("declare")
@@ -181,6 +223,7 @@ def metrics_declare(config_path: str | None, vendor: str, cnpj: str, year: int, 
                                   parse_amount(taxes, "taxes"),
                                   parse_amount(discounts, "discounts"))
     app = App(config_path)
+    _warn_reopen(app, vendor, cnpj, year)
     d = _save(app, vendor, cnpj, year, figures, conclude, "form", None)
     emit(d) if as_json else _print_declaration(d)
     _rejudge(app, vendor, d["company_cnpj"], year)
@@ -221,7 +264,7 @@ def metrics_import_ecf(config_path: str | None, file: Path, vendor: str,
           file=out)
     for note in notes:
         print(f"  note: {note}", file=out)
-    if not yes and not click.confirm("Save this declaration?", default=False, err=True):
+    if not yes and not confirm("Save this declaration?"):
         raise click.ClickException("not saved (confirm, or pass --yes)")
     detail = f"{file.name}: {ecf.statement} {'+'.join(ecf.periods)}"
     app = App(config_path)
@@ -267,6 +310,10 @@ def metrics_list(config_path: str | None, year: int | None, as_json: bool) -> No
             emit(d) if as_json else _print_declaration(d)
         if as_json:
             return
+        if not rows:
+            when = f" for {year}" if year else ""
+            click.echo(f"no declarations{when} yet: add one with `confere metrics declare` or "
+                       "`confere metrics import-ecf`")
         for c in _contracts(app, None, "metric"):
             for y in sorted({r.year for r in rows if r.vendor == c.vendor}):
                 p = metrics_mod.proof(s, c, y)
@@ -274,6 +321,32 @@ def metrics_list(config_path: str | None, year: int | None, as_json: bool) -> No
                     f"incomplete (missing {', '.join(p.missing) or '-'}; "
                     f"drafts {', '.join(p.drafts) or '-'})")
                 click.echo(f"contract {c.number} {y}: proof {state}")
+
+
+@metrics.command("delete")
+@config_option
+@click.option("--vendor", required=True, help="The vendor of the declaration.")
+@click.option("--cnpj", required=True, help="The declaring company's CNPJ.")
+@click.option("--year", required=True, type=int, help="The declared year.")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def metrics_delete(config_path: str | None, vendor: str, cnpj: str, year: int,
+                   yes: bool) -> None:
+    """Delete a declaration saved by mistake (a draft; a concluded one needs --yes)."""
+    app = App(config_path)
+    digits = "".join(ch for ch in cnpj if ch.isdigit())
+    with Session(app.engine()) as s:
+        row = _declaration(s, vendor, digits, year)
+        if row is None:
+            raise click.ClickException(f"no declaration of {cnpj} for {vendor} in {year} "
+                                       "(see `confere metrics list`)")
+        if row.status == "concluded" and not yes and not confirm(
+                f"{format_cnpj(digits)} {year} is concluded; deleting it reopens the proof. "
+                "Delete?"):
+            raise click.ClickException("not deleted (confirm, or pass --yes)")
+        s.delete(row)
+        s.commit()
+    click.echo(f"declaração de {format_cnpj(digits)} {year} ({vendor}) apagada")
+    _rejudge(app, vendor, digits, year)
 
 
 # -- reconcile -------------------------------------------------------------------------------
@@ -305,11 +378,15 @@ def reconcile(config_path: str | None, month: str | None, contract: str | None,
 def _table(results: list[Any]) -> None:
     console = out_console()
     table = Table(title="o que cada contrato deveria custar")
-    for col in ("contrato", "mês", "esperado", "cobrado", "diferença", "resultado", "detalhe"):
+    for col in ("contrato", "mês", "esperado", "cobrado", "diferença", "tolerância",
+                "resultado"):
         table.add_column(col)
     for r in results:
         d = r.to_json()
-        table.add_row(d["contract"], d["month"], d["expected_amount"] or "-",
-                      d["billed_amount"] or "-", d["difference"] or "-", d["outcome"],
-                      d["detail"])
+        table.add_row(d["contract"], fmt.month(d["month"]),
+                      fmt.money(d["expected_amount"], cents=False),
+                      fmt.money(d["billed_amount"], cents=False),
+                      fmt.money(d["difference"], cents=False, sign=True),
+                      fmt.money(d["tolerance"], cents=False),
+                      OUTCOME_WORDS.get(d["outcome"], d["outcome"]))
     console.print(table)

@@ -9,49 +9,36 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from parsers.boleto import format_line
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS
+from pipeline.checks import render
+from pipeline.checks.vocabulary import VERDICT_WORDS
 from pipeline.desk.explain import (
-    OUTCOME_WORDS,
     STATE_WORDS,
     days_words,
-    meaning,
     ordered,
     payment_words,
     verdict_reason,
 )
 from pipeline.desk.queries import BillRow
 from pipeline.desk.workflow import DecisionState
-from pipeline.templates import brl, data, mes
+from pipeline.locale import format as fmt
 
 VERDICT_STYLE = {"ok": "green", "review": "yellow", "block": "bold red"}
-STATUS_WORDS = {"invoice": "fatura", "ignored": "ignorada", "quarantined": "quarentena",
-                "duplicate": "duplicada"}
-
-
-def _brl(value: str | None) -> str:
-    if value is None:
-        return "-"
-    whole, cents = value.split(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = whole.lstrip("-")
-    groups = []
-    while len(whole) > 3:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    groups.insert(0, whole)
-    return f"R$ {sign}{'.'.join(groups)},{cents}"
+STATUS_WORDS = {s: render.status_word(s) for s in render.STATUSES}
 
 
 def problems(invoice: dict[str, Any]) -> list[str]:
     """The failed (and forgery-grade unknown) checks in plain words."""
-    out = []
-    for c in invoice["checks"]:
-        if c["outcome"] == "fail" or (c["outcome"] == "unknown" and c["name"] in FORGERY_GRADE):
-            word = "FALHOU" if c["outcome"] == "fail" else "não verificado"
-            meaning = CHECKS.get(c["name"], c["name"])
-            out.append(f"{word}: {meaning} ({c['name']}): {c['detail']}")
-    return out
+    return render.problems(invoice)
+
+
+def _amount(inv: dict[str, Any]) -> str:
+    amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
+    return fmt.money(amount, cents=False)
+
+
+def _verdict(inv: dict[str, Any]) -> str:
+    v = inv["verdict"]
+    return f"[{VERDICT_STYLE[v]}]{escape(render.verdict_words(v, inv['checks']))}[/]"
 
 
 def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> None:
@@ -62,18 +49,18 @@ def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> No
     notes: list[str] = []
     for name, line in rows:
         inv = line["invoice"]
-        status = STATUS_WORDS.get(line["status"], line["status"])
+        status = render.status_word(line["status"])
         if inv is None or line["status"] != "invoice":
-            table.add_row(name, status, "", "", "", "", "")
+            table.add_row(escape(name), status, "", "", "", "", "")
             if line["reason"]:
-                notes.append(f"[dim]{escape(name)}[/]: {status}: {escape(line['reason'])}")
+                reason = render.reason_words(line["reason"])
+                notes.append(f"[dim]{escape(name)}[/]: {status}: {escape(reason)}")
             continue
-        amount = (inv["boleto"] or {}).get("amount") or (inv["nfse"] or {}).get("net_amount")
-        v = inv["verdict"]
-        table.add_row(name, status, inv["contract_number"] or "-", inv["reference_month"] or "-",
-                      inv["due_date"] or "-", _brl(amount),
-                      f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]")
-        notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in problems(inv))
+        table.add_row(escape(name), status, inv["contract_number"] or "-",
+                      fmt.month(inv["reference_month"]), fmt.day(inv["due_date"]),
+                      _amount(inv), _verdict(inv))
+        said = render.problems(inv, forwarded_by=(line.get("message") or {}).get("from"))
+        notes.extend(f"[dim]{escape(name)}[/]: {escape(p)}" for p in said)
     console.print(table)
     for note in notes:
         console.print(note, highlight=False)
@@ -89,9 +76,9 @@ def invoices_table(console: Console, rows: list[BillRow]) -> None:
         inv = row.invoice
         v = inv.verdict
         table.add_row(str(inv.id), inv.vendor, inv.contract_number or "-",
-                      mes(inv.reference_month), inv.nfse_number or "-", data(row.due_date),
-                      brl(row.amount_cents), f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]",
-                      escape(_situation(row)))
+                      fmt.month(inv.reference_month), inv.nfse_number or "-",
+                      fmt.day(row.due_date), fmt.money(row.amount_cents),
+                      f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]", escape(_situation(row)))
     console.print(table)
 
 
@@ -102,26 +89,29 @@ def _situation(row: BillRow) -> str:
     return words
 
 
-def bill_card(console: Console, row: BillRow, checks: list[Any], link: str | None) -> None:
-    """`confere show`: the verdict and its reason first, then amount, due date, payment, line."""
+def bill_card(console: Console, row: BillRow, obj: dict[str, Any],
+              forwarded_by: str | None = None) -> None:
+    """`confere show`: the verdict and its reason first, then amount, due date, payment, line;
+    then every check in pt-BR, failed first."""
     inv, v = row.invoice, row.invoice.verdict
+    checks, link = obj["checks"], obj.get("verification_link")
     title = f"Fatura #{inv.id} · {inv.provider_name or inv.vendor}"
     if inv.contract_number:
         title += f" · contrato {inv.contract_number}"
     if inv.reference_month:
-        title += f" · referência {mes(inv.reference_month)}"
-    lines = [f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v].upper()}[/]: "
+        title += f" · referência {fmt.month(inv.reference_month)}"
+    lines = [f"[{VERDICT_STYLE[v]}]{render.verdict_words(v, checks).upper()}[/]: "
              f"{escape(verdict_reason(v, checks))}",
-             f"Valor: {brl(row.amount_cents)}",
-             f"Vencimento: {data(row.due_date)} ({days_words(row.due_date)})"
+             f"Valor: {fmt.money(row.amount_cents)}",
+             f"Vencimento: {fmt.day(row.due_date)} ({days_words(row.due_date)})"
              if row.due_date else "Vencimento: -",
              f"Pagamento: {escape(payment_words(row))}"]
     d = row.decision
     if d is not None and d.decision:
         lines.append(f"Decisão: {STATE_WORDS[d.decision]} por {escape(d.decided_by or '?')} em "
-                     f"{data(d.decided_at)}: {escape(d.reason or '')}")
+                     f"{fmt.day(d.decided_at)}: {escape(d.reason or '')}")
     if row.boleto is not None and row.boleto.digitable_line:
-        lines.append(f"Linha digitável: {format_line(row.boleto.digitable_line)}")
+        lines.append(f"Linha digitável: {fmt.digitable_line(row.boleto.digitable_line)}")
     if row.boleto is not None and row.boleto.pix_payload and row.fit_to_pay:
         lines.append(f"Pix copia e cola: {escape(row.boleto.pix_payload)}")
     if inv.nfse_number:
@@ -129,12 +119,23 @@ def bill_card(console: Console, row: BillRow, checks: list[Any], link: str | Non
                      + (f" · verificar no emissor: {escape(link)}" if link else ""))
     console.print(Panel("\n".join(lines), title=escape(title), title_align="left",
                         expand=False), highlight=False)
-    table = Table(title="verificações", show_lines=False)
-    for col in ("resultado", "verificação", "detalhe"):
-        table.add_column(col)
+    by_name = {c["name"]: c for c in checks}
+    context = {**obj, "forwarded_by": forwarded_by}
+    console.print("verificações (falhas primeiro):", highlight=False, markup=False)
     for c in ordered(checks):
         style = {"fail": "red", "unknown": "yellow"}.get(c.outcome, "")
-        word = OUTCOME_WORDS.get(c.outcome, c.outcome)
-        table.add_row(f"[{style}]{word}[/]" if style else word,
-                      f"{escape(meaning(c.name))} ({c.name})", escape(c.detail))
-    console.print(table)
+        said = escape(render.check_line(by_name[c.name], context))
+        console.print(f"  [{style}]{said}[/]" if style else f"  {said}", highlight=False)
+
+
+def summary(lines: list[dict[str, Any]]) -> str:
+    """How many messages came to what, in words: 'resumo: 3 ok para pagar, 1 NÃO PAGAR'."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line["status"] == "invoice" and line["invoice"]:
+            key = render.verdict_words(line["invoice"]["verdict"], line["invoice"]["checks"])
+        else:
+            key = render.status_word(line["status"])
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{n} {word}" for word, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return "resumo: " + (", ".join(parts) or "nenhuma mensagem")

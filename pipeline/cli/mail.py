@@ -65,6 +65,7 @@ def poll(config_path: str | None, as_json: bool) -> None:
     """One pass over every mailbox, then process what is pending, and exit."""
     _logging(False)
     logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("confere.watch").setLevel(logging.ERROR)  # folder errors: said below, once
     app = App(config_path)
     engine = _engine(app)
     lock = sqlite_daemon_lock(engine)
@@ -87,8 +88,10 @@ def poll(config_path: str | None, as_json: bool) -> None:
     else:
         console = out_console()
         for r in reports:
+            if r.error:
+                continue  # said once, on stderr below
             what = "nothing new" if r.idle else f"{r.stored} new, {r.known} already stored"
-            console.print(f"{r.mailbox}/{r.folder}: {r.error or what}", highlight=False)
+            console.print(f"{r.mailbox}/{r.folder}: {what}", highlight=False, markup=False)
         counts: dict[str, int] = {}
         for res in results:
             counts[res.status] = counts.get(res.status, 0) + 1

@@ -87,6 +87,9 @@ def run() -> None:
     """Entry point that turns confere's own errors into a message and exit code 2."""
     try:
         main(standalone_mode=True)
+    except KeyboardInterrupt:  # Ctrl-C: stop quietly, as a person asked
+        sys.stderr.write("confere: stopped (Ctrl-C)\n")
+        sys.exit(130)
     except Exception as exc:
         _fail(exc)
 
@@ -99,8 +102,8 @@ def _fail(exc: Exception) -> NoReturn:
     from parsers.errors import ConfereError
     from pipeline.cli.app import err
 
-    if isinstance(exc, ConfereError):
-        err.print(f"confere: {exc}", highlight=False)
+    if isinstance(exc, ConfereError):  # no markup: a hint such as [vendors.totvs] stays as is
+        err.print(f"confere: {exc}", highlight=False, markup=False)
         sys.exit(2)
     if isinstance(exc, OperationalError):  # the store is down or locked: say so, no traceback
         reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]

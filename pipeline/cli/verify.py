@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from pipeline.checks.issuer import pending, verify_authenticity
 from pipeline.cli.app import App, config_option, out_console
-from pipeline.ingest.serialize import invoice_json
+from pipeline.contract import invoice_json
 from storage import Invoice
 
 
@@ -27,6 +27,7 @@ def verify(config_path: str | None, invoice_id: int | None, only_pending: bool,
     if (invoice_id is None) == (not only_pending):
         raise click.UsageError("give an INVOICE_ID or --pending (not both)")
     app = App(config_path)
+    app.check_secrets()
     engine = app.engine()
     with Session(engine, expire_on_commit=False) as s:
         if invoice_id is not None:

@@ -7,6 +7,8 @@ import re
 import tomllib
 from datetime import date
 from decimal import Decimal
+from difflib import get_close_matches
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,14 @@ class _Strict(BaseModel):
 
 class DatabaseConfig(_Strict):
     url: str = "sqlite:///confere.db"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+]*://", value.strip()):
+            raise ValueError(f"{value!r} has no scheme: write \"sqlite:///confere.db\" (a file "
+                             "beside the config) or \"postgresql+psycopg://user@host/db\"")
+        return value.strip()
 
 
 class StorageConfig(_Strict):
@@ -175,8 +185,15 @@ class MailboxConfig(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> MailboxConfig:
+        if self.path is not None and self.host:
+            raise ValueError(f"mailbox {self.name!r}: give either path (a local folder, Maildir "
+                             "or mbox) or host (IMAP), not both")
         if self.path is not None:
             return self
+        if self.security == "plain" and self.host and not is_loopback(self.host):
+            raise ValueError(f"mailbox {self.name!r}: security = \"plain\" would send the "
+                             f"password unencrypted to {self.host}: use \"tls\" (port 993) or "
+                             "\"starttls\" (port 143)")
         if not self.host or not self.username:
             raise ValueError(f"mailbox {self.name!r}: set host and username (IMAP) or path "
                              "(a local folder, Maildir or mbox)")
@@ -202,19 +219,29 @@ class DaemonConfig(_Strict):
         return value
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a host name is this machine (where plain SMTP/IMAP is harmless)."""
+    h = host.strip().strip("[]").lower()
+    return h in ("localhost", "::1") or h.startswith("127.")
+
+
 class AlertsConfig(_Strict):
-    smtp_host: str = "localhost"
+    smtp_host: str = ""
     smtp_port: int = 587
     security: Literal["tls", "starttls", "plain"] = "starttls"
     username: str | None = None
     password_env: str | None = None
     sender: str = "confere <confere@localhost>"
     to: list[str] = Field(default_factory=list)
-    kinds: list[Literal["new", "block", "review", "due", "missing", "over", "declaration",
-                        "forecast"]] = Field(
-        default_factory=lambda: ["new", "block", "review", "due", "missing", "over",
-                                 "declaration", "forecast"],
+    kinds: list[Literal["new", "block", "review", "due", "overdue", "missing", "over",
+                        "declaration", "forecast", "unread"]] = Field(
+        default_factory=lambda: ["new", "block", "review", "due", "overdue", "missing", "over",
+                                 "declaration", "forecast", "unread"],
         description="which alerts to write to the outbox")
+    arrival_max_age_days: int = Field(
+        default=20, ge=0, description="no arrival or overdue alert for a bill whose email is "
+                                      "older than this (a first import of an old mailbox); 0: "
+                                      "announce every bill")
     due_days: list[int] = Field(default_factory=lambda: [5, 1],
                                 description="remind this many days before a due date")
     missing_by_day: int = Field(default=10, ge=1, le=28,
@@ -233,6 +260,28 @@ class AlertsConfig(_Strict):
     ca_bundle: str | None = Field(default=None,
                                   description="extra CA file to trust for the SMTP server's TLS")
 
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for v in values:
+            address = parseaddr(v)[1]
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"{v!r} is not an email address: write e.g. "
+                                 "\"financeiro@empresa.com.br\"")
+        return values
+
+    @model_validator(mode="after")
+    def _server(self) -> AlertsConfig:
+        if self.to and not self.smtp_host:
+            raise ValueError("alerts.to is set but smtp_host is not: name the mail server that "
+                             "sends the alerts, e.g. smtp_host = \"smtp.empresa.com.br\"")
+        if self.security == "plain" and self.smtp_host and not is_loopback(self.smtp_host) \
+                and self.username:
+            raise ValueError(f"security = \"plain\" would send the SMTP password unencrypted "
+                             f"to {self.smtp_host}: use \"starttls\" (port 587) or \"tls\" "
+                             "(port 465)")
+        return self
+
     @field_validator("due_days")
     @classmethod
     def _due_days(cls, values: list[int]) -> list[int]:
@@ -245,8 +294,8 @@ class AlertsConfig(_Strict):
 class LimitsConfig(_Strict):
     max_message_bytes: int = 60 * 1024 * 1024
     max_attachment_bytes: int = 20 * 1024 * 1024
-    parse_seconds: float = 20.0
-    parse_memory_mb: int = 1024
+    parse_seconds: float = Field(default=20.0, gt=0, description="time limit to read one email")
+    parse_memory_mb: int = Field(default=1024, gt=0)
     workers: int = Field(default=0, description="parse processes; 0 = one per core")
 
 
@@ -313,8 +362,8 @@ class WebConfig(_Strict):
     host: str = Field(default="127.0.0.1", description="loopback by default; 0.0.0.0 to expose")
     port: int = Field(default=8765, ge=1, le=65535)
     base_url: str | None = Field(default=None,
-                                 description="public URL when behind a proxy (https: Secure "
-                                             "cookies)")
+                                 description="the desk's public URL (https: Secure cookies); "
+                                             "alerts link to a bill's page under it")
     secret_env: str | None = Field(default=None,
                                    description="env var holding the cookie signing key; unset: "
                                                "a random key per start (sessions end on restart)")
@@ -403,15 +452,91 @@ def _vendor_overrides(settings: Settings) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the last key of an error's location."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        if part not in getattr(model, "model_fields", {}):
+            if hasattr(model, "model_fields"):
+                return None
+            continue  # a dict key (a vendor's name)
+        model = _inner_model(model.model_fields[part].annotation)
+    return model if hasattr(model, "model_fields") else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """A location as a person counts: contracts[1].tolerance for the first [[contracts]]."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        elif not (isinstance(part, str) and part.startswith(("function-", "literal["))):
+            out += ("." if out else "") + str(part)
+    return out
+
+
 def _format_error(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid configuration"]
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
+        loc = tuple(err["loc"])
+        key = _key(loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `confere init` writes every key with a comment)"
+            model = _model_at(loc)
+            close = get_close_matches(str(loc[-1]), list(model.model_fields) if model else [],
+                                      n=1, cutoff=0.6)
+            msg = (f"unknown key: did you mean `{close[0]}`?" if close else
+                   "unknown key (check the spelling; `confere init` writes every key with a "
+                   "comment)")
+        elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", value):
+            msg = f"{value!r}: use a point for decimals: {value.strip().replace(',', '.')}"
+        elif err["type"] in ("greater_than", "greater_than_equal") and value is not None:
+            msg = f"{value!r}: {msg.lower()}"
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)
+
+
+def _check_paths(config: Config) -> None:
+    """Files and folders a configuration file names exist (checked at load, with the fix).
+
+    The store would create a missing SQLite folder; from a file that is more often a typo than
+    a wish, so the file's loader refuses it (code building a config may rely on the creation).
+    """
+    problems = []
+    url = config.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            problems.append(f"  database.url: the folder {folder} does not exist: create it "
+                            "or point the URL elsewhere")
+    cert = config.settings.authenticity.pkcs12
+    if cert and not (config.base_dir / cert).is_file():
+        problems.append(f"  authenticity.pkcs12: {config.base_dir / cert} does not exist: give "
+                        "the path of the company's e-CNPJ A1 (.pfx/.p12), or remove the key")
+    if problems:
+        raise ConfigError("\n".join([f"{config.source}: invalid configuration", *problems]))
+
+
+def check_environment(config: Config) -> None:
+    """Variables the configuration names are set: the CLI calls this before a command runs."""
+    a = config.settings.authenticity
+    if a.pkcs12 and a.password_env and a.password_env not in os.environ:
+        raise ConfigError(f"{config.source}: authenticity.password_env: the variable "
+                          f"${a.password_env} is not set: export it with the certificate's "
+                          "password (or remove the key if the certificate has none)")
 
 
 def from_dict(data: dict[str, Any], base_dir: Path, source: str = "<config>") -> Config:
@@ -421,6 +546,21 @@ def from_dict(data: dict[str, Any], base_dir: Path, source: str = "<config>") ->
     except ValidationError as exc:
         raise ConfigError(_format_error(source, exc)) from None
     return Config(settings, base_dir, source)
+
+
+def _toml_hint(raw: bytes, exc: Exception) -> str:
+    """The usual cause of a TOML error on the line it names (a decimal comma)."""
+    found = re.search(r"line (\d+)", str(exc))
+    if not found:
+        return ""
+    lines = raw.decode("utf-8", "replace").splitlines()
+    number = int(found.group(1))
+    line = lines[number - 1] if 0 < number <= len(lines) else ""
+    comma = re.search(r"=\s*(-?\d+),(\d+)\s*(#.*)?$", line)
+    if comma:
+        return (f"\n  line {number}: {line.strip()}\n  use a point for decimals: "
+                f"{comma.group(1)}.{comma.group(2)}")
+    return f"\n  line {number}: {line.strip()}" if line.strip() else ""
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
@@ -438,5 +578,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return from_dict(data, p.resolve().parent, str(p))
+        raise ConfigError(f"{p}: not valid TOML: {exc}{_toml_hint(raw, exc)}") from None
+    config = from_dict(data, p.resolve().parent, str(p))
+    _check_paths(config)  # a file a person wrote: its paths must exist
+    return config

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from parsers import cnpj as cnpj_rules
 from parsers.errors import RowError
-from parsers.months import MonthCache
+from parsers.months import SAO_PAULO, MonthCache
 from parsers.text import strip_accents
 from pipeline.config.settings import Config
 from pipeline.costs.pricing import USAGE_TYPES, is_billable, type_from_path
@@ -99,6 +99,19 @@ def _cnpj(value: str) -> str:
     return digits
 
 
+BRAZILIAN_TIMES = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
+
+
+def brazilian_time(stamp: str) -> datetime:
+    """`dd/mm/aaaa hh:mm[:ss]` as a pt-BR spreadsheet saves it: São Paulo's clock."""
+    for pattern in BRAZILIAN_TIMES:
+        try:
+            return datetime.strptime(stamp, pattern).replace(tzinfo=SAO_PAULO)
+        except ValueError:
+            continue
+    raise RowError("timestamp", f"{stamp!r} is neither ISO 8601 nor dd/mm/aaaa hh:mm")
+
+
 class RowReader:
     """Turns one raw row (a dict of strings) into an event tuple in COLUMNS order.
 
@@ -107,8 +120,10 @@ class RowReader:
     """
 
     def __init__(self, by_contratante: dict[str, str], default_contract: str | None,
-                 source: str = "import", *, sqlite_time: bool = False) -> None:
+                 source: str = "import", *, sqlite_time: bool = False,
+                 known: frozenset[str] | None = None) -> None:
         self.by_contratante = by_contratante
+        self.known = known  # configured contract numbers; None: any
         self.sqlite_time = sqlite_time
         self.default_contract = default_contract
         self.source = source
@@ -131,7 +146,7 @@ class RowReader:
         try:
             moment = datetime.fromisoformat(stamp)
         except ValueError:
-            raise RowError("timestamp", f"{stamp!r} is not ISO 8601") from None
+            moment = brazilian_time(stamp)
         if moment.tzinfo is None:
             raise RowError("timestamp", f"{stamp!r} has no UTC offset (add -03:00 or Z)")
         contratante = get("contratante") or None
@@ -142,6 +157,9 @@ class RowReader:
                     or self.default_contract)
         if not contract and not contratante:
             raise RowError("contract", "missing: give `contract` or `contratante`")
+        if contract and self.known is not None and contract not in self.known:
+            raise RowError("contract", f"{contract!r} is not a configured contract "
+                           f"(configured: {', '.join(sorted(self.known)) or 'none'})")
         kind = get("type")
         if kind:
             typ = self._types.get(kind) or self._types.setdefault(kind, usage_type(kind))
@@ -225,6 +243,7 @@ def import_file(engine: Engine, config: Config, path: Path, *, contract: str | N
     layout = inspect_file(path)
     size = path.stat().st_size
     by_contratante = {c: k.number for k in config.settings.contracts for c in k.contratantes}
+    known = frozenset(k.number for k in config.settings.contracts) or None
     show = sys.stderr.isatty() if progress is None else progress
     if workers is None:
         workers = 2 if size > PARALLEL_BYTES and (os.cpu_count() or 1) > 1 else 1
@@ -236,8 +255,8 @@ def import_file(engine: Engine, config: Config, path: Path, *, contract: str | N
 
         if layout.quoted or workers <= 1:
             reader = RowReader(by_contratante, contract,
-                               sqlite_time=engine.dialect.name == "sqlite")
-            rows = quoted_rows(path) if layout.quoted else span_rows(
+                               sqlite_time=engine.dialect.name == "sqlite", known=known)
+            rows = quoted_rows(path, layout) if layout.quoted else span_rows(
                 path, layout, layout.body, size, 1 if layout.kind == "jsonl" else 2)
             last = [layout.body]
 
@@ -250,20 +269,21 @@ def import_file(engine: Engine, config: Config, path: Path, *, contract: str | N
             url = engine.url.render_as_string(hide_password=False)
             engine.dispose()  # no pooled connection may cross the fork
             for part in _parallel(url, path, layout, workers, by_contratante, contract, batch,
-                                  advance):
+                                  advance, known):
                 _merge(report, part)
     report.bad.sort(key=lambda b: b.line)
     return report
 
 
 def _parallel(url: str, path: Path, layout: Layout, workers: int, by_contratante: dict,
-              contract: str | None, batch: int, advance: Any) -> list[ImportReport]:
+              contract: str | None, batch: int, advance: Any,
+              known: frozenset[str] | None = None) -> list[ImportReport]:
     # fork: no re-import of the caller's main module; the children open their own engine.
     ctx = multiprocessing.get_context("fork")
     results_queue = ctx.Queue()
     spans = split_spans(path, layout, workers)
     procs = [ctx.Process(target=_span_worker, args=(
-        url, str(path), layout, span, by_contratante, contract, batch, results_queue),
+        url, str(path), layout, span, by_contratante, contract, batch, results_queue, known),
         daemon=True)
         for span in spans]
     for proc in procs:
@@ -292,7 +312,8 @@ def _parallel(url: str, path: Path, layout: Layout, workers: int, by_contratante
 
 
 def _span_worker(url: str, path: str, layout: Layout, span: tuple[int, int, int],
-                 by_contratante: dict, contract: str | None, batch: int, queue: Any) -> None:
+                 by_contratante: dict, contract: str | None, batch: int, queue: Any,
+                 known: frozenset[str] | None = None) -> None:
     """One import process: parse a span of the file and write its batches."""
     start, end, first_line = span
     engine = make_engine(url)
@@ -303,7 +324,8 @@ def _span_worker(url: str, path: str, layout: Layout, span: tuple[int, int, int]
         last[0] = done
 
     try:
-        reader = RowReader(by_contratante, contract, sqlite_time=engine.dialect.name == "sqlite")
+        reader = RowReader(by_contratante, contract, sqlite_time=engine.dialect.name == "sqlite",
+                           known=known)
         rows = span_rows(Path(path), layout, start, end, first_line)
         queue.put(("done", consume(engine, rows, reader, batch, step)))
     except Exception as exc:

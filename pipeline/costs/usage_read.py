@@ -13,6 +13,15 @@ from typing import Any
 
 FIELDS = ("timestamp", "contract", "contratante", "path", "type", "id_sistema", "id_servico",
           "status", "request_id")
+REQUIRED = ("timestamp", "status", "request_id")
+# What a pt-BR spreadsheet calls the columns (lower case, accents kept and dropped).
+ALIASES = {"data": "timestamp", "data_hora": "timestamp", "data hora": "timestamp",
+           "datahora": "timestamp", "data/hora": "timestamp", "horário": "timestamp",
+           "horario": "timestamp", "id": "request_id", "id_requisicao": "request_id",
+           "id_requisição": "request_id", "requisicao": "request_id", "requisição": "request_id",
+           "contrato": "contract", "tipo": "type", "caminho": "path", "situacao": "status",
+           "situação": "status", "codigo": "status", "código": "status"}
+SEPARATORS = (",", ";", "\t", "|")
 Row = tuple[int, dict[str, str | None] | str, int]  # line, row or why unreadable, bytes done
 
 
@@ -28,6 +37,26 @@ class Layout:
     header: tuple[str, ...]
     body: int  # byte offset of the first row
     quoted: bool  # a CSV with quotes needs the csv module (fields may hold commas, newlines)
+    delimiter: str = ","
+
+
+def canonical(name: str) -> str:
+    """A column's name as confere knows it (Portuguese names and any case accepted)."""
+    key = name.strip().lower()
+    return key if key in FIELDS else ALIASES.get(key, name.strip())
+
+
+def _header(text: str) -> tuple[tuple[str, ...], str]:
+    """The header's columns and separator: the separator that yields the required columns."""
+    best: tuple[tuple[str, ...], str] | None = None
+    for sep in SEPARATORS:
+        cols = tuple(canonical(h) for h in next(csv.reader([text], delimiter=sep), []))
+        if all(f in cols for f in REQUIRED):
+            return cols, sep
+        if best is None:
+            best = (cols, sep)
+    assert best is not None
+    return best
 
 
 def inspect_file(path: Path) -> Layout:
@@ -39,18 +68,22 @@ def inspect_file(path: Path) -> Layout:
                 ).startswith(b"{"):
             return Layout("jsonl", (), bom, False)
         try:
-            header = tuple(next(csv.reader([first[bom:].decode("utf-8")]), []))
+            text = first[bom:].decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise ValueError(f"{path}: line 1: not UTF-8 text") from None
+        header, sep = _header(text)
         quoted = b'"' in first
         while not quoted and (block := f.read(1 << 22)):
             quoted = b'"' in block
-    header = tuple(h.strip() for h in header)
-    missing = [f for f in ("timestamp", "status", "request_id") if f not in header]
+    missing = [f for f in REQUIRED if f not in header]
     if missing:
-        raise ValueError(f"{path}: line 1: the header lacks {', '.join(missing)} "
-                         f"(columns: {', '.join(FIELDS)})")
-    return Layout("csv", header, len(first), quoted)
+        others = [s for s in SEPARATORS if s != "," and s in text]
+        guess = (f"the separator looks like {others[0]!r}, and " if len(header) == 1 and others
+                 else "")
+        raise ValueError(f"{path}: line 1: {guess}the header lacks {', '.join(missing)} "
+                         f"(columns: {', '.join(FIELDS)}; in Portuguese: data, id, contrato, "
+                         "tipo, caminho, situacao)")
+    return Layout("csv", header, len(first), quoted, sep)
 
 
 def _parse_json(line: str) -> dict[str, str | None] | str:
@@ -68,7 +101,7 @@ def span_rows(path: Path, layout: Layout, start: int, end: int, first_line: int
     For JSON Lines and CSV without quotes, where a row is one line and a comma always
     separates fields: a plain split, much cheaper than the csv module.
     """
-    header, csv_kind = layout.header, layout.kind == "csv"
+    header, csv_kind, sep = layout.header, layout.kind == "csv", layout.delimiter
     number = first_line - 1
     with path.open("rb") as f:
         f.seek(start)
@@ -95,7 +128,7 @@ def span_rows(path: Path, layout: Layout, start: int, end: int, first_line: int
                 elif not line.strip():
                     continue
                 elif csv_kind:
-                    yield number, dict(zip(header, line.rstrip("\r").split(","),
+                    yield number, dict(zip(header, line.rstrip("\r").split(sep),
                                            strict=False)), pos
                 else:
                     yield number, _parse_json(line), pos
@@ -109,16 +142,20 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
-def quoted_rows(path: Path) -> Iterator[tuple[int, dict[str, str | None] | str, int]]:
+def quoted_rows(path: Path, layout: Layout | None = None
+                ) -> Iterator[tuple[int, dict[str, str | None] | str, int]]:
     """Rows of a CSV with quoted fields, through the csv module (line numbers kept)."""
+    layout = layout or inspect_file(path)
     with path.open("rb") as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-        reader = csv.DictReader(text)
+        text.readline()  # the header, already read by inspect_file
+        reader = csv.DictReader(text, fieldnames=list(layout.header),
+                                delimiter=layout.delimiter)
         try:
             for row in reader:
-                yield reader.line_num, row, stream.tell()
+                yield reader.line_num + 1, row, stream.tell()  # + the header's line
         except UnicodeDecodeError:
-            raise ValueError(f"{path}: line {reader.line_num + 1}: not UTF-8 text") from None
+            raise ValueError(f"{path}: line {reader.line_num + 2}: not UTF-8 text") from None
 
 
 def split_spans(path: Path, layout: Layout, parts: int) -> list[tuple[int, int, int]]:

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import shlex
+import socket
 import ssl
 import subprocess
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError
+from imapclient.exceptions import IMAPClientAbortError, LoginError
 from imapclient.imapclient import join_message_ids
 
 from parsers.errors import MailboxError
@@ -136,6 +137,32 @@ def connect(cfg: MailboxConfig, base: Path) -> IMAPClient:
     return client
 
 
+def plain_error(cfg: MailboxConfig, exc: BaseException) -> str:
+    """What went wrong with a mailbox, in words an IT person can act on."""
+    if isinstance(exc, socket.gaierror):
+        return (f"cannot find the server {cfg.host!r} (DNS: {exc.strerror or exc}): check "
+                "host, or the machine's DNS")
+    if isinstance(exc, LoginError):
+        said = str(exc).strip() or "no reason given"
+        return (f"the server refused the login of {cfg.username!r} ({said}): check username "
+                "and password; Gmail and Microsoft 365 need an app password (or "
+                "auth = \"xoauth2\") when the account has two-step sign-in")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the certificate of {cfg.host} is not trusted ({exc.verify_message}): check "
+                "host (the name must match the certificate)")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{cfg.host}:{cfg.port} refused the connection: check host, port and security"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"{cfg.host}:{cfg.port} did not answer within {cfg.timeout:g} s"
+    if isinstance(exc, MailboxError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# Errors that no reconnect will cure: said once, not retried.
+FINAL = (socket.gaierror, LoginError, ssl.SSLCertVerificationError)
+
+
 def _close(client: IMAPClient | None) -> None:
     if client is None:
         return
@@ -189,12 +216,16 @@ class ImapSource:
                     self._poll(self._client(), state, stop, report)
                 report.error = None
                 return report
+            except FINAL as exc:
+                self.close()
+                report.error = plain_error(self.cfg, exc)
+                break
             except DROPPED as exc:
                 self.close()
                 if stop.is_set():  # the download was abandoned: what is stored stays stored
                     report.error = None
                     return report
-                report.error = f"connection lost: {type(exc).__name__}: {exc}"
+                report.error = f"connection lost: {plain_error(self.cfg, exc)}"
                 if attempt == len(BACKOFF):
                     break
                 report.reconnects += 1
@@ -203,7 +234,7 @@ class ImapSource:
                     break
             except (imaplib.IMAP4.error, MailboxError) as exc:
                 self.close()
-                report.error = f"{type(exc).__name__}: {exc}"
+                report.error = plain_error(self.cfg, exc)
                 break
         return report
 

@@ -16,7 +16,8 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.policy import SMTP as _SMTP
+from email.utils import format_datetime
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -24,7 +25,7 @@ from sqlmodel import Session, select
 
 from parsers.errors import ConfigError
 from pipeline.config.settings import AlertsConfig, Config
-from pipeline.notify.rules import evaluate_time_rules
+from pipeline.notify.rules import SAO_PAULO, evaluate_time_rules
 from storage import BlobStore
 from storage.alert_models import Alert
 from storage.types import utcnow
@@ -32,6 +33,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
+SMTP_POLICY = _SMTP.clone(max_line_length=998)  # RFC 5322's limit: headers stay one line
 
 
 @dataclass
@@ -81,11 +83,13 @@ def connect(cfg: AlertsConfig, password: str | None, cafile: str | None = None) 
 
 def build_message(alert: Alert, cfg: AlertsConfig, blobs: BlobStore) -> EmailMessage:
     """The email of an alert: plain text and HTML alternatives, original documents attached."""
-    msg = EmailMessage()
-    msg["Subject"] = alert.subject
+    # No folding below 998 characters: a folded encoded Subject reads with a leading space in
+    # some clients.
+    msg = EmailMessage(policy=SMTP_POLICY)
+    msg["Subject"] = alert.subject.strip()
     msg["From"] = cfg.sender
     msg["To"] = ", ".join(cfg.to)
-    msg["Date"] = formatdate(localtime=False)
+    msg["Date"] = format_datetime(datetime.now(SAO_PAULO))  # a real offset: -0300
     msg["Message-ID"] = alert.message_id
     msg["X-Confere-Alert"] = alert.dedupe_key
     msg["Auto-Submitted"] = "auto-generated"

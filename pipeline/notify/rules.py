@@ -22,12 +22,14 @@ from sqlmodel import Session, select
 from parsers.cnpj import format_cnpj
 from parsers.months import SAO_PAULO, month_key, previous_month, today_local
 from parsers.text import only_digits
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
+from pipeline.checks import render as words
 from pipeline.config.settings import Config, ContractConfig
+from pipeline.contract import invoice_json
 from pipeline.costs.forecast import forecast
 from pipeline.costs.metrics import proof
+from pipeline.locale import format as fmt
 from pipeline.templates import brl, mes, render
-from storage import BoletoRow, CheckRow, Document, Invoice
+from storage import BoletoRow, CheckRow, Document, Invoice, Message
 from storage.alert_models import Alert
 from storage.sql import insert_ignore
 from storage.types import to_cents, utcnow
@@ -42,18 +44,32 @@ RECONCILE_CHECKS = ("reconcile.usage", "reconcile.metric")
 OVER_LOOKBACK_DAYS = 60  # an overcharge found by an older reconciliation is old news
 ATTACH_ROLES = ("boleto_pdf", "nfse_pdf", "nfse_xml")
 COLOURS = {"new": "#1a7f37", "block": "#cf222e", "review": "#9a6700", "due": "#0969da",
-           "missing": "#9a6700", "over": "#b35900", "declaration": "#9a6700",
-           "forecast": "#b35900"}
-HEADLINES = {"new": "Nova fatura: ok para pagar", "block": "NÃO PAGAR: sinais de falsificação",
+           "overdue": "#cf222e", "missing": "#9a6700", "over": "#b35900",
+           "declaration": "#9a6700", "forecast": "#b35900", "unread": "#9a6700"}
+DESK_BILL_PATH = "/faturas/{id}"  # the desk's page of one bill, under [web] base_url
+HEADLINES = {"new": "Nova fatura", "block": "NÃO PAGAR: sinais de falsificação",
              "review": "Fatura para revisar", "due": "Vencimento próximo",
+             "overdue": "Fatura vencida e não paga",
              "missing": "Fatura não recebida", "over": "Cobrança acima do esperado",
-             "declaration": "Declaração pendente", "forecast": "Previsão acima do orçamento"}
+             "declaration": "Declaração pendente", "forecast": "Previsão acima do orçamento",
+             "unread": "E-mail do fornecedor recebido, mas não lido"}
 
 
 # -- facts about a bill -----------------------------------------------------------------------
+def desk_link(config: Config, invoice_id: int | None) -> str | None:
+    """The bill's page on the finance desk, when `[web] base_url` says where the desk is."""
+    web = getattr(config.settings, "web", None)
+    base = getattr(web, "base_url", None)
+    if not base or invoice_id is None:
+        return None
+    return base.rstrip("/") + DESK_BILL_PATH.format(id=invoice_id)
+
+
 def bill_facts(session: Session, inv: Invoice, config: Config) -> dict[str, Any]:
     """What an alert shows of a bill: fields, amount, due date, verdict in words."""
     boleto = session.exec(select(BoletoRow).where(BoletoRow.invoice_id == inv.id)).first()
+    checks = [{"name": c.name, "outcome": c.outcome} for c in session.exec(
+        select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()]
     vendor = config.vendors.get(inv.vendor)
     return {
         "id": inv.id, "vendor": inv.vendor, "vendor_name": vendor.name if vendor else inv.vendor,
@@ -62,22 +78,20 @@ def bill_facts(session: Session, inv: Invoice, config: Config) -> dict[str, Any]
         "month": inv.reference_month, "nfse_number": inv.nfse_number,
         "amount_cents": boleto.amount_cents if boleto is not None else inv.net_cents,
         "due_date": inv.due_date or (boleto.due_date if boleto is not None else None),
-        "digitable_line": boleto.digitable_line if boleto is not None else None,
-        "verdict": inv.verdict, "verdict_words": VERDICT_WORDS.get(inv.verdict, inv.verdict),
-        "paid_at": inv.paid_at,
+        "digitable_line": fmt.digitable_line(boleto.digitable_line, empty="")
+        if boleto is not None else None,
+        "verdict": inv.verdict, "verdict_words": words.verdict_words(inv.verdict, checks),
+        "not_checked": words.not_checked(checks) if inv.verdict == "ok" else [],
+        "issuer_checked": any(c["outcome"] == "pass" for c in checks
+                              if c["name"] in words.ISSUER_CHECKS),
+        "paid_at": inv.paid_at, "desk": desk_link(config, inv.id),
     }
 
 
-def bill_problems(session: Session, inv: Invoice) -> list[dict[str, str]]:
-    """Failed checks (and forgery-grade ones left unknown) in plain pt-BR words."""
-    rows = session.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()
-    out = []
-    for c in sorted(rows, key=lambda c: order_key(c.name)):
-        if c.outcome == "fail" or (c.outcome == "unknown" and c.name in FORGERY_GRADE):
-            out.append({"word": "FALHOU" if c.outcome == "fail" else "não verificado",
-                        "meaning": CHECKS.get(c.name, c.name), "name": c.name,
-                        "detail": c.detail})
-    return out
+def bill_problems(session: Session, inv: Invoice) -> list[str]:
+    """Failed checks (and forgery-grade ones left unknown) in plain pt-BR words, with values."""
+    msg = session.get(Message, inv.message_id) if inv.message_id is not None else None
+    return words.problems(invoice_json(session, inv), msg.from_address if msg else None)
 
 
 def verification_link(session: Session, inv: Invoice, config: Config) -> str | None:
@@ -115,8 +129,7 @@ def over_facts(session: Session, inv: Invoice) -> dict[str, Any] | None:
         return None  # billed below expected: a review, not an overcharge
     return {"expected_cents": rec.expected_cents if rec else None,
             "billed_cents": rec.billed_cents if rec else None,
-            "difference_cents": rec.difference_cents if rec else None,
-            "detail": failed.detail}
+            "difference_cents": rec.difference_cents if rec else None}
 
 
 # -- writing to the outbox --------------------------------------------------------------------
@@ -163,7 +176,9 @@ def _bill_subject(kind: str, bill: dict[str, Any], extra: str = "") -> str:
     if kind == "review":
         return f"Revisar fatura {where}: {amount}"
     if kind == "new":
-        return f"Nova fatura {where}: {amount}, ok para pagar"
+        gaps = bill.get("not_checked") or []
+        return f"Nova fatura {where}: {amount}, " + (
+            f"ok, mas {' / '.join(gaps)}" if gaps else "ok para pagar")
     if kind == "over":
         return f"Cobrança acima do esperado: {where}{extra}"
     return f"{extra}: fatura {where}, {amount}"
@@ -182,7 +197,10 @@ def enqueue_bill_alerts(session: Session, invoice: Invoice, config: Config) -> l
     taken = session.exec(select(Alert.kind).where(Alert.invoice_id == invoice.id)).all()
     out: list[str] = []
     bill = bill_facts(session, invoice, config)
-    if all(SEVERITY.get(k, -1) < SEVERITY[kind] for k in taken):
+    stale = kind != "block" and is_stale(session, invoice, bill["due_date"], config)
+    if stale:
+        log.info("bill #%s is past due or old: no arrival alert", invoice.id)
+    if not stale and all(SEVERITY.get(k, -1) < SEVERITY[kind] for k in taken):
         attach = config.settings.alerts.attach_documents and kind != "block"
         key = enqueue(
             session, config, key=f"bill:{invoice.id}:{kind}", kind=kind,
@@ -196,6 +214,27 @@ def enqueue_bill_alerts(session: Session, invoice: Invoice, config: Config) -> l
         out += [key] if key else []
     out += _over_alert(session, invoice, config, bill)
     return out
+
+
+def is_stale(session: Session, inv: Invoice, due: date | None, config: Config,
+             today: date | None = None) -> bool:
+    """A bill already past due, or whose email is older than `alerts.arrival_max_age_days`.
+
+    The first import of an old mailbox finds months of paid bills: announcing each as new news
+    would bury the one that matters. A forged one is still announced (the caller's choice).
+    """
+    max_age = config.settings.alerts.arrival_max_age_days
+    if not max_age:
+        return False  # 0: every bill is announced, however old
+    today = today or today_local()
+    if due is not None and due < today:
+        return True
+    msg = session.get(Message, inv.message_id) if inv.message_id is not None else None
+    sent = (msg.sent_at or msg.received_at) if msg is not None else None
+    if sent is None:
+        return False
+    sent_day = sent.astimezone(SAO_PAULO).date() if sent.tzinfo else sent.date()
+    return (today - sent_day).days > max_age
 
 
 def _over_alert(session: Session, inv: Invoice, config: Config,
@@ -220,11 +259,25 @@ def evaluate_time_rules(session: Session, config: Config, today: date | None = N
         return []
     today = today or today_local()
     out = due_alerts(session, config, today)
-    out += missing_alerts(session, config, today)
+    out += overdue_alerts(session, config, today)
+    out += unread_alerts(session, config, today)
+    if mail_pending(session):
+        log.info("mail is still being processed: the 'not received' rule waits for it")
+    else:
+        out += missing_alerts(session, config, today)
     out += over_alerts(session, config, today)
     out += declaration_alerts(session, config, today)
     out += forecast_alerts(session, config, today)
     return out
+
+
+def unpaid_bills(session: Session, config: Config
+                 ) -> Iterable[tuple[Invoice, dict[str, Any], date | None]]:
+    """Bills not paid and not blocked, with their alert facts and due date."""
+    for inv in session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
+                                                  Invoice.verdict != "block")).all():
+        bill = bill_facts(session, inv, config)
+        yield inv, bill, bill["due_date"]
 
 
 def due_alerts(session: Session, config: Config, today: date) -> list[str]:
@@ -234,11 +287,7 @@ def due_alerts(session: Session, config: Config, today: date) -> list[str]:
         return []
     horizon = max(days)
     out: list[str] = []
-    unpaid = session.exec(select(Invoice).where(Invoice.paid_at.is_(None),
-                                                Invoice.verdict != "block")).all()
-    for inv in unpaid:
-        bill = bill_facts(session, inv, config)
-        due: date | None = bill["due_date"]
+    for inv, bill, due in unpaid_bills(session, config):
         if due is None:
             continue
         left = (due - today).days
@@ -255,6 +304,64 @@ def due_alerts(session: Session, config: Config, today: date) -> list[str]:
                       invoice_id=inv.id, contract=inv.contract_number, month=inv.reference_month,
                       attachments=bill_documents(session, inv)
                       if config.settings.alerts.attach_documents else ())
+        out += [key] if key else []
+    return out
+
+
+def overdue_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """Unpaid bills (not blocked) whose due date has passed: once per bill and due date."""
+    out: list[str] = []
+    for inv, bill, due in unpaid_bills(session, config):
+        if due is None or due >= today:
+            continue
+        late = (today - due).days
+        if 0 < config.settings.alerts.arrival_max_age_days < late:
+            continue  # an old bill found on a first import is history, not news
+        key = enqueue(session, config, key=f"overdue:{inv.id}:{due.isoformat()}", kind="overdue",
+                      subject=_bill_subject("overdue", bill, f"Vencida em {fmt.day(due)}"),
+                      context={"bill": bill, "days_late": late,
+                               "problems": bill_problems(session, inv)},
+                      invoice_id=inv.id, contract=inv.contract_number, month=inv.reference_month)
+        out += [key] if key else []
+    return out
+
+
+def mail_pending(session: Session) -> bool:
+    """Whether stored mail is still waiting to be read (the calendar waits for it)."""
+    return session.exec(select(Message.id).where(Message.status == "pending")).first() is not None
+
+
+def vendor_of_sender(config: Config, address: str | None) -> str | None:
+    """The vendor whose sender domains the address belongs to, if any."""
+    domain = (address or "").rpartition("@")[2].strip(">").lower()
+    for vendor in config.vendors.values():
+        if domain and vendor.sender_matches(domain):
+            return vendor.name
+    return None
+
+
+def unread_alerts(session: Session, config: Config, today: date) -> list[str]:
+    """A vendor's email that could not be read (quarantined): someone must open it by hand.
+
+    Not for one older than `alerts.arrival_max_age_days` (a first import of an old mailbox).
+    """
+    out: list[str] = []
+    max_age = config.settings.alerts.arrival_max_age_days
+    for msg in session.exec(select(Message).where(Message.status == "quarantined")).all():
+        name = vendor_of_sender(config, msg.from_address)
+        if name is None:
+            continue
+        received = msg.sent_at or msg.received_at
+        if max_age and (today - received.astimezone(SAO_PAULO).date()).days > max_age:
+            continue
+        key = enqueue(session, config, key=f"unread:{msg.id}", kind="unread",
+                      subject=f"E-mail de {name} recebido, mas não lido: "
+                              f"{(msg.subject or '(sem assunto)')[:80]}",
+                      context={"unread": {"vendor_name": name, "from": msg.from_address,
+                                          "subject": msg.subject or "(sem assunto)",
+                                          "received": fmt.moment(received),
+                                          "reason": words.reason_words(msg.reason),
+                                          "message_id": msg.id}})
         out += [key] if key else []
     return out
 

@@ -10,22 +10,20 @@ import matplotlib
 from matplotlib.figure import Figure  # no pyplot: no display, no global figure state
 from matplotlib.ticker import FuncFormatter
 
+from pipeline.locale import format as fmt
 from storage.types import from_cents
 
 BILLED_COLOUR = "#1f6feb"
 EXPECTED_COLOUR = "#f0883e"
-MONTH_ABBR = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
 
 
 def month_label(month: str) -> str:
     """2026-03 as mar/26."""
-    year, m = month.split("-")
-    return f"{MONTH_ABBR[int(m) - 1]}/{year[2:]}"
+    return fmt.month_short(month)
 
 
 def _axis_money(value: float, _pos: object) -> str:
-    text = f"{value:,.0f}".replace(",", ".")
-    return f"R$ {text}"
+    return "R$ " + fmt.number(round(value), places=0)
 
 
 def _reais(cents: int | None) -> float:

@@ -8,18 +8,22 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from sqlmodel import Session, select
 
 from parsers.months import SAO_PAULO, month_key, shift_month, today_local
 from parsers.text import only_digits
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, VERDICT_WORDS, order_key
-from pipeline.config.settings import Config
+from pipeline.checks import render as checks_words
+from pipeline.checks.vocabulary import FORGERY_GRADE, VERDICT_WORDS, order_key
+from pipeline.config.settings import Config, ContractConfig
+from pipeline.contract import invoice_json
 from pipeline.costs.reconcile import invoice_month
-from pipeline.notify.rules import has_bill
+from pipeline.locale import format as fmt
+from pipeline.notify.rules import has_bill, vendor_of_sender
 from pipeline.templates import decimal_comma, mes, render
-from storage import BoletoRow, CheckRow, Invoice, from_cents
+from storage import BoletoRow, CheckRow, Invoice, Message, from_cents
 from storage.usage_models import Reconciliation
 
 Format = Literal["html", "csv", "csv-plain", "json"]
@@ -27,7 +31,8 @@ FORMATS = ("html", "csv", "csv-plain", "json")
 RECONCILE_WORDS = {"match": "confere", "over": "acima do esperado",
                    "under": "abaixo do esperado", "no_data": "sem dados", "no_bill": "sem fatura"}
 PAYMENT_WORDS = {"paid": "paga", "open": "a vencer", "overdue": "vencida",
-                 "blocked": "não pagar", "missing": "não recebida"}
+                 "blocked": "não pagar", "missing": "não recebida",
+                 "unread": "recebida, não lida"}
 CSV_HEADER_PT = ("competência", "fornecedor", "contrato", "fatura", "NFS-e", "vencimento",
                  "cobrado", "a pagar", "esperado", "diferença", "reconciliação", "veredito",
                  "conferências com falha", "pagamento", "pago em")
@@ -56,6 +61,16 @@ class Row:
     skipped: int = 0
     payment: str = "open"
     paid_at: datetime | None = None
+    not_checked: list[str] = field(default_factory=list)  # what an ok did not prove
+    vendor_name: str = ""
+
+    @property
+    def verdict_words(self) -> str:
+        """The verdict in words; an ok says what was not checked."""
+        if not self.verdict:
+            return "sem fatura"
+        word = VERDICT_WORDS.get(self.verdict, self.verdict)
+        return f"ok - {' / '.join(self.not_checked)}" if self.not_checked else word
 
     @property
     def difference_cents(self) -> int | None:
@@ -76,6 +91,18 @@ class Report:
     expected: list[int | None]
     company: str
     generated_at: datetime
+    usage: list[dict[str, Any]] = field(default_factory=list)  # priced usage lines per month
+
+    def difference_card(self) -> dict[str, Any]:
+        """Billed and expected of the same bills, so the card's subtraction adds up; its tone
+        is a warning only when a reconciliation found the difference beyond tolerance."""
+        compared = [r for r in self.counted if r.expected_cents is not None]
+        outcomes = {r.reconciliation for r in compared}
+        tone = "over" if "over" in outcomes else ("under" if "under" in outcomes else "")
+        return {"billed": sum(r.billed_cents or 0 for r in compared) if compared else None,
+                "expected": sum(r.expected_cents or 0 for r in compared) if compared else None,
+                "difference": sum(r.difference_cents or 0 for r in compared) if compared
+                else None, "bills": len(compared), "tone": tone}
 
     @property
     def counted(self) -> list[Row]:
@@ -95,7 +122,8 @@ class Report:
 
     def counts(self) -> dict[str, int]:
         """Bills per verdict and per payment status."""
-        out = {k: 0 for k in ("ok", "review", "block", "paid", "open", "overdue", "missing")}
+        out = {k: 0 for k in ("ok", "review", "block", "paid", "open", "overdue", "missing",
+                              "unread")}
         for r in self.rows:
             if r.verdict:
                 out[r.verdict] += 1
@@ -110,6 +138,11 @@ def period_months(period: str) -> tuple[list[str], list[str]]:
         months = [f"{period}-{m:02d}" for m in range(1, 13)]
         return months, months
     return [period], [shift_month(period, -back) for back in range(11, -1, -1)]
+
+
+def _sender(s: Session, inv: Invoice) -> str | None:
+    msg = s.get(Message, inv.message_id) if inv.message_id is not None else None
+    return msg.from_address if msg else None
 
 
 def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today: date) -> Row:
@@ -135,9 +168,13 @@ def _row(s: Session, inv: Invoice, month: str, rec: Reconciliation | None, today
                expected_cents=rec.expected_cents if rec else None,
                reconciliation=rec.outcome if rec else None, verdict=inv.verdict,
                failed_checks=[c.name for c in failed],
-               problems=[f"{CHECKS.get(c.name, c.name)}: {c.detail}" for c in failed],
+               problems=checks_words.problems(invoice_json(s, inv), _sender(s, inv))
+               if failed else [],
                skipped=sum(1 for c in checks if c.outcome == "skipped"),
-               payment=payment, paid_at=inv.paid_at)
+               payment=payment, paid_at=inv.paid_at,
+               not_checked=checks_words.not_checked(
+                   {"name": c.name, "outcome": c.outcome} for c in checks)
+               if inv.verdict == "ok" else [])
 
 
 def build(s: Session, config: Config, period: str, today: date | None = None) -> Report:
@@ -171,12 +208,41 @@ def build(s: Session, config: Config, period: str, today: date | None = None) ->
         for month in months:
             if month < current and not has_bill(s, contract, month):
                 rec = by_contract_month.get((only_digits(contract.number), month))
+                unread = received_unread(s, config, contract, month)
                 rows.append(Row(month=month, vendor=contract.vendor, contract=contract.number,
                                 expected_cents=rec.expected_cents if rec else None,
-                                payment="missing"))
+                                payment="unread" if unread else "missing"))
     rows.sort(key=lambda r: (r.month, r.contract or "", r.invoice_id or 0))
+    for r in rows:
+        vendor = config.vendors.get(r.vendor)
+        r.vendor_name = vendor.name if vendor else r.vendor
+    usage = [{"month": month, "contract": rec.contract, **line}
+             for (_contract, month), rec in sorted(by_contract_month.items(),
+                                                   key=lambda kv: (kv[0][1], kv[0][0]))
+             if month in months for line in json.loads(rec.breakdown or "[]")]
     return Report(period, chart, rows, [billed[m] for m in chart], [expected[m] for m in chart],
-                  config.settings.company.name, datetime.now().astimezone())
+                  config.settings.company.name, datetime.now().astimezone(), usage)
+
+
+def received_unread(s: Session, config: Config, contract: ContractConfig, month: str) -> bool:
+    """Whether a vendor's email that could not be read arrived when this month's bill was due.
+
+    A bill arrives in the month after its reference month; a quarantined email from the
+    vendor's domain then means the bill was probably received, not read, not that it is missing.
+    """
+    vendor = config.vendors.get(contract.vendor)
+    if vendor is None:
+        return False
+    year, mon = int(month[:4]), int(month[5:7])
+    start = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=SAO_PAULO)
+    end = datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=SAO_PAULO)
+    for msg in s.exec(select(Message).where(Message.status == "quarantined")).all():
+        when = msg.sent_at or msg.received_at
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=SAO_PAULO)
+        if start <= when < end and vendor_of_sender(config, msg.from_address) == vendor.name:
+            return True
+    return False
 
 
 def _money(cents: int | None) -> str | None:
@@ -189,6 +255,7 @@ def to_json(report: Report) -> dict[str, Any]:
     rows = []
     for r in report.rows:
         d = asdict(r)
+        del d["not_checked"], d["vendor_name"]  # words for people; the JSON keeps its keys
         for key in ("billed_cents", "payable_cents", "expected_cents"):
             d[key.removesuffix("_cents")] = _money(d.pop(key))
         d["difference"] = _money(r.difference_cents)
@@ -217,16 +284,19 @@ def to_csv(report: Report, *, plain: bool = False) -> bytes:
                      "reconciliation": r.reconciliation or ""}
         else:
             money = decimal_comma
-            day = (lambda v: v.strftime("%d/%m/%Y") if v else "")  # noqa: E731
-            words = {"verdict": VERDICT_WORDS.get(r.verdict or "", ""),
+            day = partial(fmt.day, empty="")
+            words = {"verdict": r.verdict_words if r.verdict else "",
                      "payment": PAYMENT_WORDS[r.payment],
                      "reconciliation": RECONCILE_WORDS.get(r.reconciliation or "", "")}
+        failed = (" ".join(r.failed_checks) if plain
+                  else "; ".join(checks_words.meaning(n) for n in r.failed_checks))
         writer.writerow([
-            r.month if plain else mes(r.month), r.vendor, r.contract or "", r.invoice_id or "",
+            r.month if plain else mes(r.month), r.vendor if plain else r.vendor_name or r.vendor,
+            r.contract or "", r.invoice_id or "",
             r.nfse_number or "", day(r.due_date), money(r.billed_cents) or "",
             money(r.payable_cents) or "",
             money(r.expected_cents) or "", money(r.difference_cents) or "",
-            words["reconciliation"], words["verdict"], " ".join(r.failed_checks),
+            words["reconciliation"], words["verdict"], failed,
             words["payment"], day(r.paid_at.astimezone(SAO_PAULO).date() if r.paid_at else None)])
     text = buf.getvalue()
     return text.encode("utf-8") if plain else "\ufeff".encode() + text.encode("utf-8")
@@ -245,6 +315,7 @@ def to_html(report: Report) -> str:
     chart = billed_vs_expected_svg(report.months, report.billed, report.expected)
     return render("report.html.j2", report=report, title=title, chart=chart,
                   totals=report.totals(), counts=report.counts(), verdict_words=VERDICT_WORDS,
+                  difference=report.difference_card(),
                   payment_words=PAYMENT_WORDS, billed_colour=BILLED_COLOUR,
                   expected_colour=EXPECTED_COLOUR)
 

@@ -1,4 +1,4 @@
-"""Jinja2 templates of alert emails and reports, and the pt-BR filters they use."""
+"""Jinja2 templates of alert emails and reports; their pt-BR filters come from pipeline.locale."""
 
 from __future__ import annotations
 
@@ -8,49 +8,32 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from parsers.months import SAO_PAULO
-from storage.types import from_cents
+from pipeline.locale import format as fmt
+from pipeline.locale.format import ZONE as SAO_PAULO
+from pipeline.locale.format import decimal_comma
 
-MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto",
-          "setembro", "outubro", "novembro", "dezembro")
+__all__ = ["SAO_PAULO", "brl", "data", "decimal_comma", "environment", "mes", "mes_extenso",
+           "render"]
 
 
 def brl(value: int | Decimal | None, *, cents: bool = True, sign: bool = False) -> str:
     """Money the Brazilian way: R$ 1.234,56 (integer centavos by default)."""
-    if value is None:
-        return "-"
-    amount = from_cents(value) if cents and isinstance(value, int) else Decimal(value)
-    text = f"{abs(amount):,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
-    prefix = "-" if amount < 0 else ("+" if sign and amount > 0 else "")
-    return f"{prefix}R$ {text}"
-
-
-def decimal_comma(cents: int | None) -> str:
-    """Centavos as 1234,56 (no grouping): what a pt-BR spreadsheet reads as a number."""
-    return "" if cents is None else f"{from_cents(cents):.2f}".replace(".", ",")
+    return fmt.money(value, cents=cents, sign=sign)
 
 
 def data(value: date | datetime | None) -> str:
     """A date as dd/mm/aaaa (an aware timestamp on the São Paulo calendar)."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(SAO_PAULO)
-    return "-" if value is None else value.strftime("%d/%m/%Y")
+    return fmt.day(value)
 
 
 def mes(value: str | None) -> str:
     """A YYYY-MM month as MM/AAAA."""
-    if not value:
-        return "-"
-    year, month = value.split("-")
-    return f"{month}/{year}"
+    return fmt.month(value)
 
 
 def mes_extenso(value: str | None) -> str:
     """A YYYY-MM month in words: março de 2026."""
-    if not value:
-        return "-"
-    year, month = value.split("-")
-    return f"{MONTHS[int(month) - 1]} de {year}"
+    return fmt.month_words(value)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -64,7 +47,8 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(brl=brl, data=data, mes=mes, mes_extenso=mes_extenso,
-                       decimal_comma=decimal_comma)
+                       decimal_comma=decimal_comma, numero=fmt.number, momento=fmt.moment,
+                       linha=fmt.digitable_line)
     return env
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from pipeline.ingest.serialize import invoice_json
+from pipeline.contract import invoice_json
 from pipeline.web import actions, queries
 from pipeline.web.documents import document_response
 from pipeline.web.security import allow, db

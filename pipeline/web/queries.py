@@ -66,7 +66,7 @@ class BillRow:
 
     def to_json(self) -> dict[str, Any]:
         """The API's list item."""
-        from pipeline.ingest.serialize import _money
+        from pipeline.contract import _money
 
         return {"id": self.id, "vendor": self.vendor, "contract_number": self.contract_number,
                 "reference_month": self.reference_month,

@@ -146,6 +146,10 @@ def test_reconcile_json_command(tmp_path, demo_config):
                                    "unit_price": "0.32", "amount": "160.00"}
     bad = run_cli("reconcile", "--month", "2026-13", "--config", str(demo_config), check=False)
     assert bad.returncode != 0 and "--month: '2026-13' is not a month" in bad.stderr
+    # The table for people: Brazilian money and month, the outcome in words.
+    table = run_cli("reconcile", "--month", "2026-10", "--config", str(demo_config)).stdout
+    assert "10/2026" in table and "R$ 160,00" in table and "sem fatura" in table
+    assert "160.00" not in table and "no_bill" not in table
 
 
 @pytest.mark.slow

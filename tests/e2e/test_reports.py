@@ -94,7 +94,9 @@ def test_csv_opens_in_a_brazilian_spreadsheet(reported):
     assert row["competência"] == "03/2026" and row["vencimento"] == "20/04/2026"
     assert (row["cobrado"], row["esperado"], row["diferença"]) == ("10738,04", "10000,00",
                                                                    "738,04")
-    assert row["veredito"] == "ok para pagar" and row["pagamento"] == "paga"
+    # ok, but the issuer was never asked and the email never authenticated: the CSV says so.
+    assert row["veredito"] == "ok - não conferida na prefeitura / e-mail não autenticado"
+    assert row["pagamento"] == "paga" and row["fornecedor"] == "SERPRO"
     assert row["reconciliação"] == "acima do esperado"
     assert row["pago em"] == "18/04/2026"
 
@@ -128,7 +130,7 @@ def test_html_report_is_one_self_contained_file(reported, tmp_path):
     assert "url(http" not in html and "@import" not in html
     # April: billed R$ 13.426,69 matching its expectation; totals in the page.
     for text in ('id="total-billed">R$ 13.426,69', 'id="total-expected">R$ 13.426,69',
-                 "Conciliação de 04/2026", "ok para pagar", "vencida"):
+                 "Conciliação de 04/2026", "ok - não conferida na prefeitura", "vencida"):
         assert text in html
 
 
@@ -179,7 +181,7 @@ def test_html_report_renders_its_chart_in_headless_chromium(reported, tmp_path):
 def test_invoices_without_a_terminal_has_no_colour_codes(reported):
     out = run_cli("invoices", "--config", str(reported)).stdout
     assert "\x1b[" not in out
-    assert "ok para pagar" in out and "NÃO PAGAR" in out and "276033" in out
+    assert "ok - não" in out and "NÃO PAGAR" in out and "276033" in out
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.checks.vocabulary import CHECKS
+
 from conftest import DEMO_CONFIG, FIXTURES, cases, json_lines, manifest, run_cli
 
 INVOICE_KEYS = {"vendor", "contract_number", "reference_month", "due_date", "nfse", "boleto",
@@ -174,7 +176,8 @@ def test_human_table_names_the_failing_check(ingested, tmp_path, demo_config):
     tampered = cases("tampered")[0]
     out = run_cli("ingest", "--config", str(demo_config), str(FIXTURES / tampered["file"])).stdout
     assert "NÃO PAGAR" in out
-    assert tampered["expect"]["failed_check"] in out
+    # In words for people (the check's code is for logs and --json).
+    assert f"FALHOU: {CHECKS[tampered['expect']['failed_check']]}" in out
 
 
 def test_oversize_message_is_quarantined_without_parsing(tmp_path, demo_config):

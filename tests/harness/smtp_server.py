@@ -145,6 +145,7 @@ sender = "confere <alertas@example.com.br>"
 to = ["financeiro@example.com.br", "diretoria@example.com.br"]
 backoff = {backoff}
 max_attempts = 3
+arrival_max_age_days = {max_age}
 {alerts_extra}
 """
 
@@ -152,12 +153,18 @@ ENV = {"CONFERE_TEST_SMTP_PASSWORD": PASSWORD}
 
 
 def write_config(tmp, port: int, *, contract: str = "261074", contract_extra: str = "",
-                 alerts_extra: str = "", backoff: float = 0, security: str = "plain"):
-    """A confere.toml on a fresh SQLite store in tmp, sending alerts to 127.0.0.1:port."""
+                 alerts_extra: str = "", backoff: float = 0, security: str = "plain",
+                 max_age: int = 0):
+    """A confere.toml on a fresh SQLite store in tmp, sending alerts to 127.0.0.1:port.
+
+    The fixtures' bills are months old: max_age 0 announces them all the same (the first-import
+    filter off); a test of that filter gives a number of days.
+    """
     path = tmp / "confere.toml"
     path.write_text(CONFIG.format(tmp=tmp, port=port, contract=contract,
                                   contract_extra=contract_extra, alerts_extra=alerts_extra,
-                                  username=USERNAME, backoff=backoff, security=security),
+                                  username=USERNAME, backoff=backoff, security=security,
+                                  max_age=max_age),
                     encoding="utf-8")
     return path
 

@@ -104,11 +104,18 @@ def test_new_and_block_alerts_arrive_once_with_their_content(tmp_path, smtp_serv
     assert subject(new).startswith("Nova fatura SERPRO contrato 261074, 03/2026")
     assert "R$ 10.738,04" in subject(new)
     body = text_of(new)
-    for fragment in ("Todas as conferências passaram", "Vencimento:        20/04/2026",
-                     "00190000090293447182886954453170414220001073804",
-                     "NumeroNota=276033&CodigoVerificacao=7Z3YC0Q3", "confere show 1"):
+    # The issuer was never asked and the email never authenticated: the alert says so, and
+    # says what to do; no terminal command in an email.
+    for fragment in ("nem tudo foi conferido: não conferida na prefeitura, e-mail não "
+                     "autenticado", "Vencimento:        20/04/2026",
+                     "00190.00009 02934.471828 86954.453170 4 14220001073804",
+                     "NumeroNota=276033&CodigoVerificacao=7Z3YC0Q3",
+                     "O que fazer: antes de pagar, confira a nota no site do emissor"):
         assert fragment in body
-    assert "R$ 10.738,04" in html_of(new) and "ok para pagar" in html_of(new)
+    assert "Todas as conferências passaram" not in body
+    assert "confere show" not in body and "confere show" not in html_of(new)
+    assert "R$ 10.738,04" in html_of(new)
+    assert "ok - não conferida na prefeitura / e-mail não autenticado" in html_of(new)
     names = sorted(p.get_filename() for p in new.iter_attachments())
     assert names == ["boleto_261074_032026.pdf", "nfse_276033.pdf", "nfse_276033.xml"]
     assert new["Message-ID"].strip() == next(a["message_id"] for a in listed if a["kind"] == "new")
@@ -118,7 +125,7 @@ def test_new_and_block_alerts_arrive_once_with_their_content(tmp_path, smtp_serv
     text = text_of(block)
     assert "NÃO PAGUE esta fatura" in text
     assert "FALHOU: dígitos verificadores da linha digitável conferem" in text
-    assert "[boleto.check_digits]" in text
+    assert "[boleto.check_digits]" not in text  # the check's code is for logs and --json
     assert list(block.iter_attachments()) == []  # a forged boleto is not handed round
     assert "dígitos verificadores" in html_of(block)
 
@@ -162,7 +169,8 @@ def test_due_date_reminders_stop_once_the_bill_is_paid(tmp_path, smtp_server):
     assert subject(got["due:1:2026-04-20:5"]).startswith("Vence em 5 dias (20/04)")
     assert "vence amanhã e ainda não foi marcada como paga" in text_of(
         got["due:1:2026-04-20:1"])
-    assert "confere paid 1" in text_of(got["due:1:2026-04-20:1"])
+    assert "O que fazer: pague até 20/04/2026" in text_of(got["due:1:2026-04-20:1"])
+    assert "confere paid" not in text_of(got["due:1:2026-04-20:1"])
 
 
 @pytest.mark.slow

@@ -55,3 +55,28 @@ def test_issuer_job_without_a_certificate_asks_nobody(tmp_path, smtp_server):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_the_daemon_sends_calendar_alerts_only_after_reading_the_mailbox(tmp_path, smtp_server,
+                                                                        monkeypatch):
+    """A first start must not say 'Fatura não recebida' for a bill waiting in the mailbox."""
+    from pipeline.ingest.sandbox import Sandbox
+    from scheduler.daemon import Daemon
+
+    monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / GENUINE.name).write_bytes(GENUINE.read_bytes())
+    cfg = write_config(tmp_path, smtp_server.port)
+    cfg.write_text(cfg.read_text("utf-8").replace(
+        "[alerts]", f'[[mailboxes]]\nname = "local"\npath = "{mail}"\n\n[alerts]'), "utf-8")
+    config = config_mod.load(cfg)
+    with Sandbox(workers=1) as sandbox:
+        daemon = Daemon(config, open_store(config.database_url), sandbox)
+        daemon.watcher.prepare()
+        daemon.housekeeping()  # the housekeeping job may run first: it waits (else today's
+        assert smtp_server.messages() == []  # 'not received' would go out before the read)
+        daemon.mail_tick()  # the bill is read...
+        daemon.housekeeping()  # ...then the calendar is asked
+    keys = [m["X-Confere-Alert"] for m in smtp_server.messages()]
+    assert "bill:1:new" in keys

@@ -248,8 +248,13 @@ def test_wait_doubles_while_the_issuer_stays_down(stored: Path, pki: Pki,
 
 
 def test_missing_certificate_file_is_named(stored: Path, pki: Pki, server: StandIn) -> None:
-    checks, verdict, _inv = verify(write_config(stored, pki, server,
-                                                p12=stored / "absent.p12"))
+    # At load a missing file is refused (tests/e2e/test_config_errors.py); one removed after
+    # the daemon started is named when the issuer is asked.
+    absent = stored / "absent.p12"
+    absent.write_bytes(pki.client_p12.read_bytes())
+    config = write_config(stored, pki, server, p12=absent)
+    absent.unlink()
+    checks, verdict, _inv = verify(config)
     assert "cannot read the certificate" in checks["authenticity.issnet"]
     assert "absent.p12" in checks["authenticity.issnet"] and verdict == "review"
     assert server.state.requests == []

@@ -128,7 +128,7 @@ def test_mailbox_settings_name_the_key(tmp_path, key, value, words):
     box = {k: v for k, v in box.items() if v is not None}
     with pytest.raises(ConfigError, match=words) as err:
         _config(tmp_path, [box])
-    assert "mailboxes.0" in str(err.value)
+    assert "mailboxes[1]" in str(err.value)  # counted from 1, as a person counts
 
 
 def test_post_action_parsing():

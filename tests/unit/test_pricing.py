@@ -163,9 +163,10 @@ def test_table_errors_name_the_file_and_key(tmp_path):
 
 
 def test_contract_settings_are_validated():
-    with pytest.raises(ConfigError, match=r"contracts\.0\.companies"):
+    with pytest.raises(ConfigError, match=r"contracts\[1\]\.companies"):
         config_mod.from_dict({"contracts": [{"vendor": "serpro", "number": "1",
                                              "companies": ["123"]}]}, Path("."))
-    with pytest.raises(ConfigError, match=r"contracts\.0\.budjet: unknown key"):
+    with pytest.raises(ConfigError,
+                       match=r"contracts\[1\]\.budjet: unknown key: did you mean `budget`\?"):
         config_mod.from_dict({"contracts": [{"vendor": "serpro", "number": "1",
                                              "budjet": "10"}]}, Path("."))

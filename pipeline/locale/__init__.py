@@ -1,0 +1,1 @@
+"""People-facing language: locale formats (Babel) and translated strings (gettext catalogues)."""
