@@ -35,6 +35,7 @@ MEANINGS: dict[str, str] = {
     "nfse.provider_matches_vendor": N_("the NFS-e's provider is the vendor"),
     "nfse.taker_matches_company": N_("the NFS-e is made out to our company"),
     "nfse.signature": N_("the digital signature of the NFS-e XML holds"),
+    "nfse.not_cancelled": N_("the NFS-e has not been cancelled"),
     "nfse.pdf_matches_xml": N_("the NFS-e PDF = its XML (number, code, amounts)"),
     "boleto.check_digits": N_("the check digits of the digitable line hold"),
     "boleto.barcode_matches_line": N_("the barcode = the printed digitable line"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from rich.progress import Progress
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from pipeline.cli.app import App, config_option, emit, err, out_console
 from pipeline.cli.display import bill_card, ingest_table, invoices_table, summary
@@ -19,7 +19,7 @@ from pipeline.contract import ingest_line, invoice_json
 from pipeline.desk.queries import STATUS_FILTERS, Due, bill_row, list_bills
 from pipeline.ingest.ingestor import Ingestor
 from pipeline.vocabulary import Verdict
-from storage import Invoice, Message
+from storage import CheckRow, Invoice, Message
 
 
 def _eml_files(paths: tuple[str, ...]) -> list[Path]:
@@ -108,7 +108,11 @@ def invoices(config_path: str | None, due: str | None, verdict: str | None, mont
                 emit({"id": row.invoice.id, **invoice_json(s, row.invoice),
                       "desk": row.desk_json()})
             return
-    invoices_table(out_console(), rows)
+        ids = [row.invoice.id for row in rows]
+        checks: dict[int, list[dict[str, str]]] = {}
+        for r in s.exec(select(CheckRow).where(col(CheckRow.invoice_id).in_(ids))).all():
+            checks.setdefault(r.invoice_id, []).append({"name": r.name, "outcome": r.outcome})
+    invoices_table(out_console(), rows, checks)
 
 
 @click.command()

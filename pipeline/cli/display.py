@@ -10,7 +10,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from pipeline.checks import render
-from pipeline.checks.vocabulary import VERDICT_WORDS
 from pipeline.desk.explain import (
     STATE_WORDS,
     days_words,
@@ -66,8 +65,10 @@ def ingest_table(console: Console, rows: list[tuple[str, dict[str, Any]]]) -> No
         console.print(note, highlight=False)
 
 
-def invoices_table(console: Console, rows: list[BillRow]) -> None:
-    """Stored bills by due date, with what people decided and the payment status."""
+def invoices_table(console: Console, rows: list[BillRow],
+                   checks: dict[int, list[dict[str, str]]]) -> None:
+    """Stored bills by due date, with what people decided and the payment status; an ok says
+    what it did not check (from each bill's `checks`, by invoice id)."""
     table = Table(title="confere: faturas")
     for col in ("id", "fornecedor", "contrato", "mês", "NFS-e", "vencimento", "valor", "veredito",
                 "situação"):
@@ -75,10 +76,11 @@ def invoices_table(console: Console, rows: list[BillRow]) -> None:
     for row in rows:
         inv = row.invoice
         v = inv.verdict
+        said = escape(render.verdict_words(v, checks.get(inv.id or 0, [])))
         table.add_row(str(inv.id), inv.vendor, inv.contract_number or "-",
                       fmt.month(inv.reference_month), inv.nfse_number or "-",
                       fmt.day(row.due_date), fmt.money(row.amount_cents),
-                      f"[{VERDICT_STYLE[v]}]{VERDICT_WORDS[v]}[/]", escape(_situation(row)))
+                      f"[{VERDICT_STYLE[v]}]{said}[/]", escape(_situation(row)))
     console.print(table)
 
 

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any, Protocol
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
+from pipeline.checks.render import meaning
+from pipeline.checks.vocabulary import FORGERY_GRADE, order_key
 from pipeline.desk.queries import BillRow, today_local
 from pipeline.desk.workflow import DecisionState
 from pipeline.templates import data
@@ -20,8 +21,6 @@ STATE_WORDS = {
     "open": "em aberto", "approved": "aprovada", "rejected": "rejeitada",
     "overridden": "liberada por um administrador", "paid": "paga",
 }
-OUTCOME_WORDS = {"pass": "confere", "fail": "FALHOU", "unknown": "não verificado",
-                 "skipped": "não se aplica"}
 _RANK = {Outcome.FAIL: 0, Outcome.UNKNOWN: 1, Outcome.PASS: 2, Outcome.SKIPPED: 3}
 
 
@@ -50,13 +49,8 @@ def ordered(checks: Iterable[Any]) -> list[CheckLike]:
                                                     order_key(c.name)))
 
 
-def meaning(name: str) -> str:
-    """What a check compares, in pt-BR."""
-    return CHECKS.get(name, name)
-
-
-# What a person can do about the most common open questions, in pt-BR (the check's own detail,
-# in English for logs, follows in brackets only when there is no hint).
+# What a person can do about the most common open questions, in pt-BR (a check's own detail is
+# English, for logs and the JSON contract, and is never shown here).
 UNKNOWN_HINTS = {
     "boleto.bank_allowed": "o banco {bank} nunca apareceu numa fatura aceita deste fornecedor: "
                            "confirme com o fornecedor e aprove a fatura (o banco passa a ser "
@@ -72,24 +66,24 @@ UNKNOWN_HINTS = {
 def _open_question(c: CheckLike) -> str:
     hint = UNKNOWN_HINTS.get(c.name)
     if hint is None:
-        return f"não foi possível verificar: {meaning(c.name)} ({c.detail})"
+        return f"não foi possível verificar: {meaning(c.name)}"
     bank = re.search(r"\bbank (\d{3})\b", c.detail)
     return hint.format(bank=bank.group(1) if bank else "do boleto")
 
 
 def verdict_reason(verdict: str, checks: Iterable[Any]) -> str:
-    """Why the bill got its verdict, in one pt-BR sentence (the check's own detail in brackets)."""
+    """Why the bill got its verdict, in one pt-BR sentence."""
     items = ordered(checks)
     fails = [c for c in items if c.outcome == Outcome.FAIL]
     if verdict == Verdict.BLOCK:
         grave = [c for c in fails if c.name in FORGERY_GRADE] or fails
         first = grave[0]
         more = f" (e mais {len(fails) - 1} falha(s))" if len(fails) > 1 else ""
-        return f"sinal de fraude: {meaning(first.name)} — falhou ({first.detail}){more}"
+        return f"sinal de fraude: {meaning(first.name)} — falhou{more}"
     if verdict == Verdict.REVIEW:
         if fails:
             more = f" (e mais {len(fails) - 1} falha(s))" if len(fails) > 1 else ""
-            return f"{meaning(fails[0].name)} — falhou ({fails[0].detail}){more}"
+            return f"{meaning(fails[0].name)} — falhou{more}"
         open_ = [c for c in items if c.outcome == Outcome.UNKNOWN and c.name in FORGERY_GRADE]
         if open_:
             more = f" (e mais {len(open_) - 1} pendência(s))" if len(open_) > 1 else ""

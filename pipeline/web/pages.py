@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from pipeline.checks.vocabulary import VERDICT_WORDS
 from pipeline.web import actions, queries
 from pipeline.web.documents import (
     document_response,
@@ -114,7 +115,7 @@ def filters_from(vencimento: str | None, veredito: str | None, fornecedor: str |
     """Query-string filters, unknown values ignored."""
     return queries.Filters(
         bucket=vencimento if vencimento in queries.BUCKETS else None,
-        verdict=veredito if veredito in queries.VERDICT_WORDS else None,
+        verdict=veredito if veredito in VERDICT_WORDS else None,
         vendor=fornecedor or None,
         month=mes if mes and len(mes) == 7 and mes[4] == "-" else None,
         paid=pagas)
@@ -134,7 +135,7 @@ def a_pagar(request: Request, vencimento: str | None = None, veredito: str | Non
                                ("pagas", "1" if f.paid else None)) if v}
     return render(request, "a_pagar.html", title="A pagar", page=page, f=f, today=today,
                   week_end=queries.week_end(today), buckets=queries.BUCKET_TITLES,
-                  verdict_words=queries.VERDICT_WORDS, vendors=queries.vendors(s),
+                  verdict_words=VERDICT_WORDS, vendors=queries.vendors(s),
                   states=actions.STATE_WORDS,
                   query=urlencode(query))
 
@@ -148,7 +149,7 @@ def bill_page(request: Request, invoice_id: int, actor=allow("read"),
     if b is None:
         return error_page(request, 404, "Fatura não encontrada", f"Não há fatura nº {invoice_id}.")
     return render(request, "bill.html", title=f"Fatura {invoice_id}", b=b,
-                  verdict_words=queries.VERDICT_WORDS,
+                  verdict_words=VERDICT_WORDS,
                   state=actions.STATE_WORDS[actions.state_of(s, b.invoice)],
                   fit_to_pay=actions.fit_to_pay(s, b.invoice),
                   history=actions.history(s, invoice_id),

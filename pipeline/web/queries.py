@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
-from pipeline.checks.vocabulary import CHECKS, FORGERY_GRADE, order_key
+from pipeline.checks import render
+from pipeline.checks.vocabulary import FORGERY_GRADE, order_key
 from pipeline.desk.explain import verdict_reason
 from pipeline.desk.queries import WEEK_DAYS, Due, due_of
 from pipeline.vocabulary import MessageStatus, Outcome
@@ -22,9 +23,6 @@ from storage.verification_models import Verification
 BUCKETS = (str(Due.OVERDUE), str(Due.WEEK), str(Due.LATER), "none")
 BUCKET_TITLES = {"overdue": "Vencidas", "week": f"Vencem nos próximos {WEEK_DAYS} dias",
                  "later": "Depois", "none": "Sem vencimento"}
-VERDICT_WORDS = {"ok": "ok para pagar", "review": "revisar", "block": "NÃO PAGAR"}
-OUTCOME_WORDS = {"pass": "conferido", "fail": "FALHOU", "unknown": "não foi possível verificar",
-                 "skipped": "não verificado"}
 
 
 def week_end(today: date) -> date:
@@ -284,8 +282,8 @@ def bill(s: Session, invoice_id: int) -> Bill | None:
                        .order_by(Document.id)).all())
     rank = {Outcome.FAIL: 0, Outcome.UNKNOWN: 1, Outcome.SKIPPED: 2, Outcome.PASS: 3}
     rows = s.exec(select(CheckRow).where(CheckRow.invoice_id == inv.id)).all()
-    checks = [CheckLine(c.name, CHECKS.get(c.name, c.name), c.outcome,
-                        OUTCOME_WORDS.get(c.outcome, c.outcome), c.detail,
+    checks = [CheckLine(c.name, render.meaning(c.name), c.outcome,
+                        render.outcome_word(c.outcome), c.detail,
                         c.name in FORGERY_GRADE)
               for c in sorted(rows, key=lambda c: (rank.get(c.outcome, 9), order_key(c.name)))]
     link = s.exec(select(Verification.link).where(

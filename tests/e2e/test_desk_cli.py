@@ -80,11 +80,10 @@ def test_show_opens_with_a_card_and_lists_failed_checks_first(tmp_path):
     assert printed.replace(".", "").replace(" ", "") == digits
     assert re.fullmatch(r"\d{5}\.\d{5} \d{5}\.\d{6} \d{5}\.\d{6} \d \d{14}", printed)
     assert "Pix copia e cola" not in card  # not fit to pay yet
-    rows = [r for r in checks.splitlines() if "(" in r and "." in r]
-    outcomes = [w for r in rows for w in ("não verificado", "confere", "não se aplica")
-                if r.lstrip("│ ").startswith(w)]
+    # one line per check, "outcome: what it compares", failed first, then not verified
+    outcomes = [r.strip().partition(":")[0] for r in checks.splitlines()[1:] if r.strip()]
     assert outcomes[0] == "não verificado" and "não verificado" not in outcomes[1:]
-    assert outcomes.index("não se aplica") > outcomes.index("confere")
+    assert outcomes.index("não conferido") > outcomes.index("conferido")
     run_cli("approve", "1", "--reason", "confirmado", "--config", cfg)
     card = run_cli("show", "1", "--config", cfg).stdout.partition("verificações")[0]
     assert "Decisão: aprovada por" in card and "Pix copia e cola: 000201" in card

@@ -128,7 +128,7 @@ def test_the_cli_tables_and_cards_are_portuguese(store):
     assert len(ids) == 19
     for inv_id in ids:
         card = run_cli("show", str(inv_id), "--config", str(cfg)).stdout
-        assert "Veredito:" in card and "Conferências:" in card
+        assert "Valor: R$" in card and "verificações (falhas primeiro):" in card
         assert english_in(card) == [], card
 
 
@@ -173,8 +173,9 @@ def test_the_json_contract_keeps_english_details_and_its_keys(store):
                                            and c["outcome"] == "fail" for c in o["checks"]))
     shown = json.loads(run_cli("show", str(forged["id"]), "--json", "--config",
                                str(cfg)).stdout)
+    # the contract's keys, plus the desk's own key (what people decided), added beside them
     assert set(shown) == {"id", "vendor", "contract_number", "reference_month", "due_date",
-                          "nfse", "boleto", "checks", "verdict", "verification_link"}
+                          "nfse", "boleto", "checks", "verdict", "verification_link", "desk"}
     check = next(c for c in shown["checks"] if c["name"] == "boleto.amount_matches_nfse")
     assert set(check) == {"name", "outcome", "detail"}
     assert check["detail"].startswith("boleto R$ 1.361,01, NFS-e net R$ 1.088,81")

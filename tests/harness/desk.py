@@ -34,6 +34,7 @@ email_domains = ["example.com.br"]
 vendor = "serpro"
 number = "261074"
 [alerts]
+smtp_host = "127.0.0.1"
 to = ["financeiro@example.com.br"]
 [limits]
 parse_seconds = 30
