@@ -1,9 +1,9 @@
-"""Subcommands that tell people: `paid`, `alerts list|send`, `report`."""
+"""Subcommands that tell people: `alerts list|send`, `report`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -11,47 +11,13 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session, select
 
-from parsers.months import SAO_PAULO, previous_month, today_local
+from parsers.months import previous_month, today_local
 from pipeline.cli.app import App, config_option, emit, out_console
 from pipeline.locale import format as fmt
 from pipeline.notify.delivery import deliver_pending, retry_failed
 from pipeline.notify.rules import HEADLINES, evaluate_time_rules
 from pipeline.reports.report import FORMATS, build, render_report
-from storage import Invoice
 from storage.alert_models import Alert
-
-
-@click.command()
-@config_option
-@click.argument("invoice_id", type=int)
-@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]), default=None,
-              help="Payment date, YYYY-MM-DD or DD/MM/YYYY (default: today).")
-@click.option("--undo", is_flag=True, help="Mark the bill unpaid again.")
-@click.option("--force", is_flag=True, help="Mark a blocked bill paid all the same.")
-def paid(config_path: str | None, invoice_id: int, paid_on: datetime | None, undo: bool,
-         force: bool) -> None:
-    """Mark a bill paid (no more due-date reminders for it)."""
-    app = App(config_path)
-    with Session(app.engine(), expire_on_commit=False) as s:
-        inv = s.get(Invoice, invoice_id)
-        if inv is None:
-            raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
-        if undo:
-            inv.paid_at = None
-        else:
-            if inv.verdict == "block" and not force:
-                raise click.ClickException(
-                    f"invoice #{invoice_id} is blocked (signs of forgery); if it really was "
-                    "paid, say so with --force")
-            inv.paid_at = (datetime.combine(paid_on.date(), time(12), SAO_PAULO).astimezone(UTC)
-                           if paid_on else datetime.now(UTC))
-        s.add(inv)
-        s.commit()
-    if undo:
-        click.echo(f"invoice #{invoice_id} marked unpaid")
-    else:
-        day = inv.paid_at.astimezone(SAO_PAULO).date() if inv.paid_at else None
-        click.echo(f"invoice #{invoice_id} marked paid on {day}")
 
 
 @click.group()

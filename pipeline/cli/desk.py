@@ -231,3 +231,43 @@ def audit(config_path: str | None, invoice_id: int | None, action: str | None, l
 
 
 __all__ = ["approve", "audit", "documents", "override", "recheck", "reject", "undo"]
+
+
+@click.command()
+@config_option
+@click.argument("invoice_id", type=int)
+@click.option("--on", "paid_on", type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]), default=None,
+              help="Payment date, YYYY-MM-DD or DD/MM/YYYY (default: today).")
+@click.option("--proof", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="The payment receipt, kept with the bill.")
+@click.option("--undo", is_flag=True, help="Mark the bill unpaid again.")
+@click.option("--force", is_flag=True,
+              help="Paid all the same: approve a review bill or override a blocked one first.")
+@click.option("--reason", metavar="TEXT", default=None, help="Why (kept in the audit log).")
+def paid(config_path: str | None, invoice_id: int, paid_on: datetime | None,
+         proof: Path | None, undo: bool, force: bool, reason: str | None) -> None:
+    """Mark a bill paid (no more due-date reminders); every step is in the audit log."""
+    app = App(config_path)
+    actor = cli_actor()
+    with Session(app.engine(), expire_on_commit=False) as s:
+        if undo:
+            workflow.undo(s, invoice_id, actor, reason or "marked unpaid at the command line")
+            s.commit()
+            click.echo(f"fatura #{invoice_id}: marcada como não paga")
+            return
+        inv = s.get(Invoice, invoice_id)
+        if inv is None:
+            raise click.ClickException(f"no invoice #{invoice_id} (see `confere invoices`)")
+        if force and not workflow.fit_to_pay(inv, workflow.decision_of(s, invoice_id)):
+            why = reason or "paid all the same (confere paid --force)"
+            if inv.verdict == "block":
+                workflow.override_block(s, invoice_id, actor, why, confirm=True)
+            else:
+                workflow.approve(s, invoice_id, actor, why)
+        day = paid_on.date() if paid_on else datetime.now(SAO_PAULO).date()
+        workflow.mark_paid(s, invoice_id, actor, day,
+                           proof=proof.read_bytes() if proof else None,
+                           proof_name=proof.name if proof else None,
+                           blobs=BlobStore(app.config.blob_dir) if proof else None, reason=reason)
+        s.commit()
+    click.echo(f"fatura #{invoice_id}: marcada como paga em {day:%d/%m/%Y}")

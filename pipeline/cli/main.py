@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tokens": ("pipeline.cli.accounts:tokens", "Bearer tokens for the desk's JSON API."),
     "verify": ("pipeline.cli.verify:verify",
                "Re-run authenticity checks: one bill (INVOICE_ID) or --pending."),
-    "paid": ("pipeline.cli.alerts:paid", "Mark a bill paid (no more due-date reminders for it)."),
+    "paid": ("pipeline.cli.desk:paid", "Mark a bill paid (no more due-date reminders for it)."),
     "run": ("pipeline.cli.mail:run_daemon",
             "Watch the configured mailboxes until SIGTERM / SIGINT (the daemon)."),
     "poll": ("pipeline.cli.mail:poll",

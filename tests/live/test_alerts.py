@@ -161,7 +161,7 @@ def test_due_date_reminders_stop_once_the_bill_is_paid(tmp_path, smtp_server):
     assert evaluate(cfg, date(2026, 4, 16)) == []  # same threshold: once
     assert evaluate(cfg, date(2026, 4, 19)) == ["due:1:2026-04-20:1"]
     assert evaluate(cfg, date(2026, 4, 21)) == []  # past due: no reminder
-    assert "marked paid" in run_cli("paid", "2", "--config", str(cfg)).stdout
+    assert "marcada como paga" in run_cli("paid", "2", "--config", str(cfg)).stdout
     assert evaluate(cfg, date(2026, 5, 19)) == []  # bill 2 is paid
     deliver(cfg)
     got = by_key(smtp_server)
