@@ -55,7 +55,9 @@ UNKNOWN_HINTS = {
     "boleto.bank_allowed": "o banco {bank} nunca apareceu numa fatura aceita deste fornecedor: "
                            "confirme com o fornecedor e aprove a fatura (o banco passa a ser "
                            "aceito nas próximas)",
-    "nfse.signature": "o XML da NFS-e não tem assinatura digital para conferir",
+    "nfse.signature": "não foi possível confirmar quem assinou o XML da NFS-e (sem assinatura, "
+                      "cadeia de certificados incompleta ou assinante que não é o prestador "
+                      "nem o emissor)",
     "email.authentication": "não foi possível provar que o e-mail saiu dos servidores do "
                             "fornecedor",
     "authenticity.issnet": "a prefeitura (ISSNet) não respondeu; será consultada de novo",

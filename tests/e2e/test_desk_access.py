@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from harness.desk import PASSWORD, ROLES, SCRIPT_FILENAME, TODAY, build_store
+from harness.desk import PASSWORD, ROLES, SCRIPT_FILENAME, TEST_CAS, TODAY, build_store
 
 # The policy, written out here and not read from the code: the least role each route needs.
 # "public" routes need no login. A route missing from this table fails the walk.
@@ -353,7 +353,8 @@ def test_mailbox_page_shows_the_poll_state(tmp_path):
     shutil.copy(MAILBOX / "genuine-02-abrasf-namespaced.eml", inbox)
     shutil.copy(MAILBOX / "hostile-xxe.eml", inbox)
     config = tmp_path / "confere.toml"
-    config.write_text(CONFIG.format(db=tmp_path / "c.db", blobs=tmp_path / "blobs")
+    config.write_text(CONFIG.format(db=tmp_path / "c.db", blobs=tmp_path / "blobs",
+                                     test_cas=TEST_CAS.as_posix())
                       + f'[[mailboxes]]\nname = "financeiro"\npath = "{inbox}"\n',
                       encoding="utf-8")
     from pipeline.config.settings import load

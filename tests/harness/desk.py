@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOX = ROOT / "fixtures" / "mailbox"
+TEST_CAS = ROOT / "fixtures" / "keys" / "test-cas.pem"  # the fixtures' test PKI, trusted
 # The desk's calendar in tests: a Tuesday in the week the sample's November bill is due.
 TODAY = date(2026, 11, 17)
 PASSWORD = "senha-de-teste-123"
@@ -36,8 +37,11 @@ number = "261074"
 [alerts]
 smtp_host = "127.0.0.1"
 to = ["financeiro@example.com.br"]
+arrival_max_age_days = 0  # the sample's bills are months old: alert on them all the same
 [limits]
 parse_seconds = 30
+[authenticity]
+signature_cas = ["{test_cas}"]
 """
 
 EMAILS = ("genuine-02-abrasf-namespaced.eml", "genuine-05-abrasf-retentions.eml",
@@ -78,7 +82,8 @@ def build_store(root: Path, emails: tuple[str, ...] = EMAILS,
 
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / "confere.toml"
-    config_path.write_text(CONFIG.format(db=root / "confere.db", blobs=root / "blobs"),
+    config_path.write_text(CONFIG.format(db=root / "confere.db", blobs=root / "blobs",
+                                         test_cas=TEST_CAS.as_posix()),
                            encoding="utf-8")
     files = [MAILBOX / n for n in emails]
     if with_script:
