@@ -229,14 +229,17 @@ def main() -> None:
     print(f"\nCPU ms per bill (plain fetch: {fetch_cpu / count * 1000:.2f} ms in imapclient)")
     print(f"{'store':<11} {'poll':>6} {'workers':>8} {'= parse':>8} {'+ judge':>8} "
           f"{'write':>6} {'db':>6} {'sum':>6} {'sum/2 cores':>11}")
-    per = sample["parse"] + sample["judge"]
+    # Code before issue 17 judged in the writing process: its workers only parse.
+    in_workers = hasattr(Sandbox, "judge_with")
+    per = sample["parse"] + (sample["judge"] if in_workers else 0.0)
     for name, got in rows:
         poll, workers, write, db = (got[k] / count * 1000 for k in
                                     ("poll_cpu", "workers_cpu", "write_cpu", "db_cpu"))
         share = workers / per if per else 0.0
+        judge = f"{sample['judge'] * share:8.2f}" if in_workers else " (write)"
         total = poll + workers + write + db
         print(f"{name:<11} {poll:6.2f} {workers:8.2f} {sample['parse'] * share:8.2f} "
-              f"{sample['judge'] * share:8.2f} {write:6.2f} {db:6.2f} {total:6.2f} "
+              f"{judge} {write:6.2f} {db:6.2f} {total:6.2f} "
               f"{2000 / total if total else 0:8.0f}/s")
     print("poll: fetch and store the raw message (this process); workers: the parse pool, "
           "split into parse and offline judging by a sample of "
