@@ -149,7 +149,7 @@ class Ingestor:
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
             pre = outcome if isinstance(outcome, Prejudged) else None
-            m = pre.message if pre is not None else outcome
+            m: ParsedMessage = outcome.message if isinstance(outcome, Prejudged) else outcome
             # The vendor first: mail from no configured vendor is ignored however odd its MIME;
             # only a vendor's unreadable mail is quarantined.
             vendor = identify_vendor(m, self.config.vendors.values())
@@ -169,8 +169,7 @@ class Ingestor:
             writing = self._write_documents(m)  # the disk syncs while the bill is judged
             # Reads and the issuer's answer first, writes after: no write lock is held while
             # the issuer's web service is asked (SQLite has one writer at a time).
-            checks = self._offline(s, m, vendor, pre)
-            fields = pre.fields if pre is not None and pre.checks else find_fields(m, vendor)
+            fields, checks = self._offline(s, m, vendor, pre)
             invoice = _invoice(row, m, vendor, fields, checks)
             dup = _existing_invoice(s, invoice)
             issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
@@ -242,17 +241,19 @@ class Ingestor:
                            error=d.note))
 
     def _offline(self, s: Session, m: ParsedMessage, vendor: VendorProfile,
-                 pre: Prejudged | None) -> list[Check]:
-        """The offline checks: the worker's, with the bank re-checked against the store when
-        the vendor has no configured banks; judged here when the worker could not."""
+                 pre: Prejudged | None) -> tuple[BodyFields, list[Check]]:
+        """The body fields and offline checks: the worker's, with the bank re-checked against
+        the store when the vendor has no configured banks; judged here when the worker could
+        not."""
         if pre is None or not pre.checks or pre.vendor_key != vendor.key or pre.fields is None:
-            return offline_checks(m, find_fields(m, vendor), bill_context(s, self.config, vendor))
+            fields = find_fields(m, vendor)
+            return fields, offline_checks(m, fields, bill_context(s, self.config, vendor))
         checks = list(pre.checks)
         if not vendor.banks:
             ctx = bill_context(s, self.config, vendor)
             checks = [bank_allowed(m, pre.fields, ctx) if c.name == "boleto.bank_allowed" else c
                       for c in checks]
-        return checks
+        return pre.fields, checks
 
     def _invoice_id(self, msg: Message) -> int | None:
         with Session(self.engine) as s:
