@@ -12,23 +12,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from parsers import BodyFields, extract_body_fields
+from parsers import BodyFields
 from parsers.errors import TransientFault
 from parsers.message import ParsedDocument, ParsedMessage
 from parsers.text import only_digits
 from pipeline.checks.issuer import authenticity_checks, prefetch_issuer
-from pipeline.checks.offline import BillContext, offline_checks
+from pipeline.checks.offline import BillContext, bank_allowed, offline_checks
 from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check, verdict
 from pipeline.config.profiles import VendorProfile
 from pipeline.config.settings import Config
 from pipeline.costs.reconcile import reconcile_check
 from pipeline.ingest.faults import describe, is_transient
+from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_fields, identify_vendor
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
 
-BILL_ROLES = ("nfse_xml", "nfse_pdf", "boleto_pdf")
 log = logging.getLogger("confere.ingest")
 
 
@@ -42,37 +42,6 @@ class Result:
     invoice_id: int | None
 
 
-def identify_vendor(m: ParsedMessage, vendors: Iterable[VendorProfile]) -> VendorProfile | None:
-    """The vendor by sender domain, else by the NFS-e provider's CNPJ, else by subject hints."""
-    vendors = list(vendors)
-    for v in vendors:
-        if v.sender_matches(m.effective.from_domain):
-            return v
-    nfse = next((d.nfse for d in m.documents if d.nfse), None)
-    pdf = next((d.nfse_pdf for d in m.documents if d.nfse_pdf), None)
-    provider = (nfse.provider_cnpj if nfse else None) or (pdf.provider_cnpj if pdf else None)
-    for v in vendors:
-        if provider and provider[:8] in v.cnpj_roots:
-            return v
-    if any(d.role in BILL_ROLES for d in m.documents):
-        subject = (m.effective.subject or "").lower()
-        for v in vendors:
-            if any(h in subject for h in v.subject_hints):
-                return v
-    return None
-
-
-def find_fields(m: ParsedMessage, vendor: VendorProfile) -> BodyFields:
-    """Body fields from the email carrying the bill, filled in from the forwarding one."""
-    fields = extract_body_fields(m.effective.text, vendor.body)
-    if m.forwarded:
-        outer = extract_body_fields(m.email.text, vendor.body)
-        fields = BodyFields(fields.contract_number or outer.contract_number,
-                            fields.reference_month or outer.reference_month,
-                            fields.due_date or outer.due_date)
-    return fields
-
-
 class Ingestor:
     """Stores raw messages and turns them into invoices, quarantines or ignores."""
 
@@ -81,6 +50,8 @@ class Ingestor:
         self.engine = engine
         self.blobs = BlobStore(config.blob_dir)
         self.sandbox = sandbox
+        if sandbox is not None:  # None: a caller that only stores raw messages
+            sandbox.judge_with(JudgeKit.from_config(config))
 
     # -- storing raw bytes -------------------------------------------------------------------
     def store_raw(self, raw: bytes, *, source: str, path: str | None = None,
@@ -177,7 +148,8 @@ class Ingestor:
             row = s.merge(msg, load=False)  # this daemon holds its claim: no need to re-read
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
-            m = outcome
+            pre = outcome if isinstance(outcome, Prejudged) else None
+            m: ParsedMessage = outcome.message if isinstance(outcome, Prejudged) else outcome
             # The vendor first: mail from no configured vendor is ignored however odd its MIME;
             # only a vendor's unreadable mail is quarantined.
             vendor = identify_vendor(m, self.config.vendors.values())
@@ -197,8 +169,7 @@ class Ingestor:
             writing = self._write_documents(m)  # the disk syncs while the bill is judged
             # Reads and the issuer's answer first, writes after: no write lock is held while
             # the issuer's web service is asked (SQLite has one writer at a time).
-            fields = find_fields(m, vendor)
-            checks = offline_checks(m, fields, self._context(s, vendor))
+            fields, checks = self._offline(s, m, vendor, pre)
             invoice = _invoice(row, m, vendor, fields, checks)
             dup = _existing_invoice(s, invoice)
             issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
@@ -269,8 +240,20 @@ class Ingestor:
                            content_type=att.content_type, kind=d.role, size=len(att.data),
                            error=d.note))
 
-    def _context(self, s: Session, vendor: VendorProfile) -> BillContext:
-        return bill_context(s, self.config, vendor)
+    def _offline(self, s: Session, m: ParsedMessage, vendor: VendorProfile,
+                 pre: Prejudged | None) -> tuple[BodyFields, list[Check]]:
+        """The body fields and offline checks: the worker's, with the bank re-checked against
+        the store when the vendor has no configured banks; judged here when the worker could
+        not."""
+        if pre is None or not pre.checks or pre.vendor_key != vendor.key or pre.fields is None:
+            fields = find_fields(m, vendor)
+            return fields, offline_checks(m, fields, bill_context(s, self.config, vendor))
+        checks = list(pre.checks)
+        if not vendor.banks:
+            ctx = bill_context(s, self.config, vendor)
+            checks = [bank_allowed(m, pre.fields, ctx) if c.name == "boleto.bank_allowed" else c
+                      for c in checks]
+        return pre.fields, checks
 
     def _invoice_id(self, msg: Message) -> int | None:
         with Session(self.engine) as s:

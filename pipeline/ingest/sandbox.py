@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from parsers import ParseError
 from parsers.message import ParsedMessage, parse_message
+from pipeline.ingest.prejudge import JudgeKit, Prejudged, prejudge
 
 
 @dataclass(frozen=True)
@@ -25,20 +26,35 @@ class Failed:
     reason: str
 
 
-Outcome = ParsedMessage | Failed
+Outcome = ParsedMessage | Prejudged | Failed
 WORKER_NICENESS = 5
+_KIT: JudgeKit | None = None  # this worker's judging kit, from the pool's start
 
 
-def _limit_worker(megabytes: int) -> None:
-    """A worker's limits: its address space, and a lower priority than the process judging
-    and storing what it parses (that one is serial: the workers should wait on it, never it
-    on them)."""
+def _limit_worker(megabytes: int, kit: JudgeKit | None = None) -> None:
+    """A worker's limits: its address space, and a lower priority than the process storing
+    what it parses and judges (that one is serial: the workers should wait on it, never it
+    on them); and the kit to judge bills with."""
+    global _KIT
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.nice(WORKER_NICENESS)
     # Ctrl-C reaches the whole process group: the daemon finishes and stops its pool; a worker
     # interrupted mid-wait would only print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _KIT = kit
+
+
+def _run(work: Callable[[bytes, int], Outcome], raw: bytes, max_attachment_bytes: int
+         ) -> Outcome:
+    """Parse, then judge offline here in the worker when the pool was given a kit."""
+    outcome = work(raw, max_attachment_bytes)
+    if _KIT is not None and isinstance(outcome, ParsedMessage):
+        try:
+            return prejudge(outcome, _KIT)
+        except MemoryError:
+            return Failed("ran out of memory while judging (per-message limit)")
+    return outcome
 
 
 def _work(raw: bytes, max_attachment_bytes: int) -> Outcome:
@@ -63,7 +79,19 @@ class Sandbox:
         self.seconds = seconds
         self.memory_mb = memory_mb
         self.max_attachment_bytes = max_attachment_bytes
+        self.kit: JudgeKit | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
+
+    def judge_with(self, kit: JudgeKit | None) -> None:
+        """Judge bills offline in the workers with this kit (a running pool restarts once)."""
+        if kit != self.kit:
+            self.kit = kit
+            self.close()
+
+    def next_ready(self) -> bool:
+        """Whether the next outcome map() will yield is already there (no wait for it)."""
+        return bool(self._inflight) and self._inflight[0][2].done()
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -71,7 +99,7 @@ class Sandbox:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_limit_worker,
-                initargs=(self.memory_mb,),
+                initargs=(self.memory_mb, self.kit),
             )
         return self._pool
 
@@ -96,7 +124,7 @@ class Sandbox:
         self.close()
 
     def _submit(self, raw: bytes) -> Future[Outcome]:
-        return self._executor().submit(self.work, raw, self.max_attachment_bytes)
+        return self._executor().submit(_run, self.work, raw, self.max_attachment_bytes)
 
     def map(self, items: Iterable[tuple[object, bytes | None]]
             ) -> Iterator[tuple[object, Outcome | None]]:
@@ -105,6 +133,7 @@ class Sandbox:
         A raw of None passes through untouched as (key, None), keeping its place in the order.
         """
         inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
+        self._inflight = inflight
         source = iter(items)
         exhausted = False
         while True:
