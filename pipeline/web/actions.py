@@ -155,28 +155,14 @@ def history(s: Session, invoice_id: int | None, limit: int = 100) -> list[dict[s
     return out
 
 
-RETRY_SERVICE = "pipeline.ingest.retry"
-
-
-def retry_available() -> bool:
-    """Whether the quarantine retry service (pipeline.ingest.retry) is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec(RETRY_SERVICE) is not None
-
-
 def retry(engine: Any, config: Any, actor: Any, message_id: int) -> str:
     """Put a quarantined message back to pending (the daemon judges it again); audited."""
-    import importlib
-
+    from pipeline.mail.retry import retry_quarantined
     from storage import Message
 
     if not can(actor, Action.RETRY):
         return "Não foi possível: o seu papel não permite esta ação."
-    if not retry_available():
-        return "Não foi possível: esta instalação não tem o reprocessamento da quarentena."
-    service = importlib.import_module(RETRY_SERVICE)
-    done = service.retry_quarantined(engine, config, [message_id])
+    done = retry_quarantined(engine, config, [message_id])
     if message_id not in done.reset:
         why = done.skipped.get(message_id, "não está em quarentena")
         return f"Não foi possível reprocessar a mensagem {message_id}: {why}."

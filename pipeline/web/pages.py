@@ -245,7 +245,7 @@ def quarentena(request: Request, pagina: int = 1, _actor=allow("read"),
 
     return render(request, "quarentena.html", title="Quarentena", rows=rows, total=total,
                   pagina=max(1, pagina),
-                  retry=actions.retry_available() and can(request.state.actor, "retry"))
+                  retry=can(request.state.actor, "retry"))
 
 
 @router.post("/quarentena/{message_id}/reprocessar")

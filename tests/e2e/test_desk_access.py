@@ -317,7 +317,6 @@ def test_a_hostile_file_name_cannot_break_the_header(tmp_path):
 
 
 def test_a_quarantined_message_can_be_read_again(app, store):
-    pytest.importorskip("pipeline.ingest.retry")  # the retry service of issue 14
     from pipeline.vocabulary import MessageStatus
     from storage import Message, open_store
 
