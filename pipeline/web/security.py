@@ -139,7 +139,7 @@ def current(s: Session, actor: Actor | None) -> Actor | None:
 def start_session(request: Request, actor: Actor) -> None:
     """A fresh session for a person who just logged in (new id and CSRF token: no fixation)."""
     request.session.clear()
-    request.session.update(user=actor.name, role=str(actor.role), since=int(time.time()),
+    request.session.update(user=actor.name, role=str(actor.role), since=time.time(),
                            sid=secrets.token_urlsafe(16))
     csrf_token(request)
 

@@ -230,13 +230,19 @@ def test_login_is_throttled_per_address(store):
     assert r.status_code == 429
 
 
-def test_a_session_expires_and_logout_ends_it(store):
-    app = make_app(store, session_max_age="1s")
+def test_a_session_expires_and_logout_ends_it(store, monkeypatch):
+    from pipeline.web import security
+
+    app = make_app(store, session_max_age="1h")
     client, _ = logged_in(app, "viewer")
     assert client.get("/a-pagar").status_code == 200
-    time.sleep(2.1)
+    later = time.time() + 3600 - 5  # still inside the hour: the session holds
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    assert client.get("/a-pagar").status_code == 200
+    later += 10  # past the hour: the next request is sent to log in
     r = client.get("/a-pagar")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    monkeypatch.undo()
     app = make_app(store)
     client, csrf = logged_in(app, "viewer")
     cookie = client.cookies.get("confere_session")
