@@ -22,7 +22,7 @@ def manifest() -> list[dict]:
 
 
 def cases(kind: str | None = None) -> list[dict]:
-    """Manifest entries of one kind (genuine, tampered, hostile, ignored, duplicate)."""
+    """Manifest entries of one kind (genuine, tampered, review, hostile, ignored, duplicate)."""
     return [c for c in manifest() if kind is None or c["kind"] == kind]
 
 

@@ -225,7 +225,7 @@ def test_boleto_facts_add_up(entry):
     assert bc[0:3] == b["bank_code"] and bc[3] == "9"
     assert int(bc[5:9]) == factor(date.fromisoformat(b["due_date"]))
     assert Decimal(int(bc[9:19])) / 100 == cents(b["amount"])
-    y, m = map(int, f["reference_month"].split("-"))
+    y, m = map(int, f["nfse"]["competence"].split("-")[:2])  # the month billed
     assert b["due_date"] == f["due_date"] == date(y + m // 12, m % 12 + 1, 20).isoformat()
     if entry["case"] not in LINE_TAMPERED:
         assert line == line_of(bc)
@@ -234,7 +234,8 @@ def test_boleto_facts_add_up(entry):
 @pytest.mark.parametrize("entry", with_boleto(), ids=lambda e: e["case"])
 def test_nfse_facts_add_up(entry):
     f, n = entry["facts"], entry["facts"]["nfse"]
-    assert n["competence"] == f["reference_month"] + "-01"
+    if entry["kind"] != "review":  # the review case's e-mail names another month on purpose
+        assert n["competence"] == f["reference_month"] + "-01"
     assert cnpj_ok(n["provider_cnpj"]) and n["taker_cnpj"] == TAKER and cnpj_ok(TAKER)
     services, net = cents(n["services_amount"]), cents(n["net_amount"])
     assert net == services - cents(n["retentions_amount"]) - cents(n["deductions_amount"])

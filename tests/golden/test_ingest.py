@@ -106,6 +106,21 @@ def test_tampered_bill_is_blocked_by_its_check(ingested, case):
     assert line["invoice"]["verdict"] == "block"
 
 
+@pytest.mark.parametrize("case", [c["case"] for c in cases("review")])
+def test_review_bill_needs_a_person_and_is_never_blocked(ingested, case):
+    expect = next(c for c in manifest() if c["case"] == case)["expect"]
+    line = ingested[1][case]
+    assert line["status"] == "invoice", line["reason"]
+    checks = line["invoice"]["checks"]
+    failed = [c["name"] for c in checks if c["outcome"] == "fail"]
+    assert failed == [expect["failed_check"]], failed
+    assert line["invoice"]["verdict"] == "review"
+    by_name = {c["name"]: c["outcome"] for c in checks}
+    for name in ("nfse.signature", "boleto.barcode_matches_line", "boleto.amount_matches_nfse",
+                 "pix.crc", "nfse.pdf_matches_xml"):
+        assert by_name[name] == "pass", (case, name)
+
+
 @pytest.mark.parametrize("case", [c["case"] for c in cases("hostile")])
 def test_hostile_email_is_quarantined_with_a_reason(ingested, case):
     line = ingested[1][case]

@@ -119,13 +119,14 @@ def test_the_cli_tables_and_cards_are_portuguese(store):
            "líquido da NFS-e R$ 1.088,81)" in ingest_out
     assert "duplicada: esta NFS-e já está guardada como fatura #1" in ingest_out
     assert re.search(r"resumo: 11 NÃO PAGAR, 8 ok - não conferida na prefeitura", ingest_out)
+    assert re.search(r"resumo: .*, 1 revisar\b", ingest_out)
     assert english_in(ingest_out) == []
     listing = run_cli("invoices", "--config", str(cfg), env=WIDE).stdout
     assert "R$ 9.814,31" in listing and "9814.31" not in listing
     assert english_in(listing) == []
     ids = [obj["id"] for obj in json_lines(run_cli("invoices", "--json", "--config",
                                                    str(cfg)).stdout)]
-    assert len(ids) == 19
+    assert len(ids) == 20  # 8 genuine, 11 tampered, 1 for review (the duplicate is not a bill)
     for inv_id in ids:
         card = run_cli("show", str(inv_id), "--config", str(cfg)).stdout
         assert "Valor: R$" in card and "verificações (falhas primeiro):" in card
