@@ -21,6 +21,7 @@ HIRES_DPI = 300
 QR_IMAGE_SIDE = 1170  # an A4 side at 100 dpi: large images are read reduced to about this
 QR_FAST_DPI = 75
 QUIET_ZONE_PT = 12  # around a vector QR's squares when only that patch is read
+QR_HALVED_SIDE = 300  # a placed QR image this large is read halved first (its modules ~8 px)
 _LINE = re.compile(
     r"(?<!\d)(\d{5})[.\s]?(\d{5})\s*(\d{5})[.\s]?(\d{6})\s*(\d{5})[.\s]?(\d{6})\s*(\d)\s*(\d{14})(?!\d)")
 _ARRECADACAO = re.compile(
@@ -87,13 +88,16 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         # A page turned by /Rotate is read as drawn, as a person turns the sheet to read it
         # (in memory only; the file is not written). Its render is then the fast path's.
         page.set_rotation(0)
-    # One render serves both codes: a vector QR makes rendering cost the same at any
-    # resolution, so the QR's 75 dpi image is this one halved, not a second render.
-    image, raster = _render(page)
+    # The full page is rendered only when a fast read fails: a genuine vector boleto is read
+    # from two small renders, the ficha's half and the QR's squares (or its placed image).
+    render = _Render(page)
     objects = page_objects(page)
     # No text says how many boletos the page holds (a scanned carne): the whole page is read.
-    reads = _itf_reads(raster, page, objects.images, need=max(1, len(lines)),
-                       whole_page=not text.strip())
+    # A page with no text (a scan), or no QR to read apart (the QR look then renders it
+    # all), is rendered whole at once.
+    reads = _itf_reads(render, objects.images, need=max(1, len(lines)),
+                       whole_page=not text.strip(),
+                       whole_first=not objects.images and objects.squares is None)
     scanned = not text.strip() and bool(objects.images) and objects.squares is None
     placed = [p for img in objects.images for p in _qr_in_image(img, thorough=False)]
     payloads = list(placed)
@@ -102,8 +106,7 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
         # is the page: read it at full resolution; otherwise read the rendered page.
         more = ([p for img in objects.images for p in _qr_in_image(img, thorough=True)]
                 if scanned else
-                _qr_reads(image, raster, objects.squares, page.get_size()[1],
-                          expected=_expects_qr(text, objects)))
+                _qr_reads(render, objects.squares, expected=_expects_qr(text, objects)))
         placed += more if scanned else []
         payloads += [p for p in more if p not in payloads]
     barcode, others = _pick_barcodes(lines, reads)
@@ -183,32 +186,64 @@ def _expects_qr(text: str, objects: PageObjects) -> bool:
     return objects.squares is not None or bool(objects.images) or bool(_QR_WORDS.search(text))
 
 
-def _render(page: pdfium.PdfPage) -> tuple[Image.Image, Raster]:
-    """The page at 150 dpi in gray, as an image and as zbar's raster over the same pixels."""
-    bitmap = page.render(scale=BARCODE_DPI / 72, grayscale=True)
-    image = bitmap.to_pil()
+def _raster(bitmap: pdfium.PdfBitmap) -> Raster:
+    """zbar's raster over a gray render's own pixels (a copy only when rows are padded)."""
     if bitmap.mode == "L" and bitmap.stride == bitmap.width:
-        return image, Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
-    return image, Raster.of(image)
+        return Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
+    return Raster.of(bitmap.to_pil())
 
 
-def _itf_reads(raster: Raster, page: pdfium.PdfPage, images: tuple[Image.Image, ...],
-               need: int = 1, whole_page: bool = False) -> list[str]:
+class _Render:
+    """A page's renders at 150 dpi in gray: the whole page once, on first need, and the
+    parts a fast read looks at (the lower half, a QR's patch), each far cheaper to draw."""
+
+    def __init__(self, page: pdfium.PdfPage) -> None:
+        self.page = page
+        self.width, self.height = page.get_size()
+        self._whole: tuple[Image.Image, Raster] | None = None
+
+    def whole(self) -> tuple[Image.Image, Raster]:
+        """The page as an image and as zbar's raster over the same pixels."""
+        if self._whole is None:
+            bitmap = self.page.render(scale=BARCODE_DPI / 72, grayscale=True)
+            self._whole = bitmap.to_pil(), _raster(bitmap)
+        return self._whole
+
+    def part(self, left: float, bottom: float, right: float, top: float) -> pdfium.PdfBitmap:
+        """The box (points, PDF's bottom-up axis, clipped to the page) alone."""
+        left, bottom = max(0.0, left), max(0.0, bottom)
+        right, top = min(self.width, right), min(self.height, top)
+        return self.page.render(scale=BARCODE_DPI / 72, grayscale=True,
+                                crop=(left, bottom, self.width - right, self.height - top))
+
+    def lower_half(self, whole: bool = False) -> Raster:
+        """The page's lower half, where the ficha's barcode is printed (a band of the whole
+        page's render when there is one, or when `whole` asks for it)."""
+        if whole or self._whole is not None:
+            self.whole()
+            assert self._whole is not None
+            raster = self._whole[1]
+            return raster.band(raster.height // 2, raster.height)
+        return _raster(self.part(0.0, 0.0, self.width, self.height / 2))
+
+
+def _itf_reads(render: _Render, images: tuple[Image.Image, ...], need: int = 1,
+               whole_page: bool = False, whole_first: bool = False) -> list[str]:
     """ITF reads, cheapest first, until `need` valid barcodes are found.
 
-    The fast path, as before: the lower half (the ficha's barcode) on every 8th row (a
+    The fast path: the lower half (the ficha's barcode), rendered alone, on every 8th row (a
     boleto's bars are ~13 mm, 75 rows, tall), then the whole page on every 4th row. Only when
     that fails: columns (a page turned 90 or 270 degrees, by /Rotate or a sideways scan),
     the placed images at their own resolution (a small raster barcode stretched over the
     ficha, or a scan's own pixels), every row, and last a 300 dpi render of the page.
     """
     attempts = [
-        lambda: read_itf(raster.band(raster.height // 2, raster.height), row_step=8),
-        lambda: read_itf(raster, row_step=4),
-        lambda: read_itf(raster, row_step=4, vertical=True),
+        lambda: read_itf(render.lower_half(whole=whole_page or whole_first), row_step=8),
+        lambda: read_itf(render.whole()[1], row_step=4),
+        lambda: read_itf(render.whole()[1], row_step=4, vertical=True),
         *(_image_attempt(img) for img in images),
-        lambda: read_itf(raster, row_step=1),
-        lambda: _hires_reads(page),
+        lambda: read_itf(render.whole()[1], row_step=1),
+        lambda: _hires_reads(render.page),
     ]
     reads: list[str] = []
     for i, attempt in enumerate(attempts):
@@ -236,10 +271,7 @@ def _image_attempt(image: Image.Image) -> Callable[[], list[str]]:
 
 def _hires_reads(page: pdfium.PdfPage) -> list[str]:
     """The page again at 300 dpi (a barcode drawn too thin for 150 dpi), rows and columns."""
-    bitmap = page.render(scale=HIRES_DPI / 72, grayscale=True)
-    raster = (Raster.view(bitmap.buffer, bitmap.width, bitmap.height)
-              if bitmap.mode == "L" and bitmap.stride == bitmap.width
-              else Raster.of(bitmap.to_pil()))
+    raster = _raster(page.render(scale=HIRES_DPI / 72, grayscale=True))
     found = read_itf(raster, row_step=4)
     if not any(boleto_math.is_valid_barcode(r) for r in found):
         found += read_itf(raster, row_step=4, vertical=True)
@@ -248,28 +280,37 @@ def _hires_reads(page: pdfium.PdfPage) -> list[str]:
 
 def _qr_in_image(image: Image.Image, thorough: bool) -> list[str]:
     """QR texts in a placed image. A large one (a scan) is read reduced to about 100 dpi
-    first (QR modules are large; full resolution costs 5x more); thorough reads it whole."""
+    first (QR modules are large; full resolution costs 5x more); thorough reads it whole.
+    One of a QR's size (a placed Pix QR, ~500 px) is read halved on every other line first,
+    whole only when that finds no Pix (a quarter of the cost when it does)."""
     factor = max(1, round(max(image.size) / QR_IMAGE_SIDE))
     if thorough:
         return read_qr(image, step=2) if factor > 1 else []
-    return read_qr(image.reduce(factor), step=2) if factor > 1 else read_qr(image)
+    if factor > 1:
+        return read_qr(image.reduce(factor), step=2)
+    if min(image.size) >= QR_HALVED_SIDE:
+        found = read_qr(image.reduce(2), step=2)
+        if any(pix_codes.is_br_code(p) for p in found):
+            return found
+    return read_qr(image)
 
 
-def _qr_reads(image: Image.Image, raster: Raster,
-              squares: tuple[float, float, float, float] | None, page_height: float,
+def _qr_reads(render: _Render, squares: tuple[float, float, float, float] | None,
               expected: bool = True) -> list[str]:
-    """QR reads on the page's render: first only where the page draws small squares (a vector
-    QR), then the whole page at 75 dpi (QR modules are large), then at 150 dpi, the last only
-    when a QR is expected (a page with no QR need not pay two full-page scans)."""
+    """QR reads: first only where the page draws small squares (a vector QR), that patch
+    rendered alone and read on every other line, then every line; then the whole page at
+    75 dpi (QR modules are large), then at 150 dpi, the last only when a QR is expected (a
+    page with no QR need not pay two full-page scans)."""
     if squares is not None:
-        k, pad = BARCODE_DPI / 72, QUIET_ZONE_PT
+        pad = QUIET_ZONE_PT
         left, bottom, right, top = squares
-        box = (max(0, int((left - pad) * k)), max(0, int((page_height - top - pad) * k)),
-               min(image.width, int((right + pad) * k) + 1),
-               min(image.height, int((page_height - bottom + pad) * k) + 1))
-        if box[0] < box[2] and box[1] < box[3]:
-            found = read_qr(image.crop(box))
+        if left - pad < render.width and bottom - pad < render.height and right + pad > 0 \
+                and top + pad > 0:
+            patch = render.part(left - pad, bottom - pad, right + pad, top + pad)
+            raster = _raster(patch)
+            found = read_qr(raster, step=2) or read_qr(raster)
             if found:
                 return found
+    image, raster = render.whole()
     found = read_qr(image.reduce(BARCODE_DPI // QR_FAST_DPI), step=2)
     return found or (read_qr(raster) if expected else [])

@@ -28,6 +28,7 @@ from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_field
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
+from storage.sql import bulk_insert
 
 log = logging.getLogger("confere.ingest")
 
@@ -234,11 +235,12 @@ class Ingestor:
         """Document rows for the attachments, once their bytes are safely on disk."""
         for done in writing:
             done.result()  # an OSError (disk full) fails the message here, before any commit
-        for d in _unique_documents(m):
-            att = d.attachment
-            s.add(Document(message_id=row.id, sha256=att.sha256, filename=att.filename,
-                           content_type=att.content_type, kind=d.role, size=len(att.data),
-                           error=d.note))
+        # One INSERT in the bill's transaction, no row objects (nothing reads them back).
+        bulk_insert(s, Document, [
+            {"message_id": row.id, "sha256": d.attachment.sha256,
+             "filename": d.attachment.filename, "content_type": d.attachment.content_type,
+             "kind": d.role, "size": len(d.attachment.data), "error": d.note}
+            for d in _unique_documents(m)])
 
     def _offline(self, s: Session, m: ParsedMessage, vendor: VendorProfile,
                  pre: Prejudged | None) -> tuple[BodyFields, list[Check]]:
