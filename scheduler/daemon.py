@@ -73,7 +73,6 @@ class Daemon:
         self.grace = int(parse_interval(daemon.misfire_grace))
         self._last_process = 0.0
         self.caught_up = threading.Event()  # set once the first poll's mail was processed
-        self._scheduler: BackgroundScheduler | None = None
 
     def mail_tick(self) -> None:
         """Poll the folders that are due; process pending mail when new mail came or on time.
@@ -89,9 +88,7 @@ class Daemon:
                 for r in results:
                     log.info("message #%s: %s%s", r.message_id, r.status,
                              f" ({r.reason})" if r.reason else "")
-                if not self.caught_up.is_set():
-                    self.caught_up.set()
-                    self._housekeep_now()  # the alerts held back for the catch-up go out now
+                self.caught_up.set()
         except Exception as exc:
             if is_transient(exc):
                 log.warning("mail tick failed (%s); retried next tick", describe(exc))
@@ -105,11 +102,6 @@ class Daemon:
             self.health.failed(db_errors[-1], self.config.database_url)
         elif any(not r.error for r in reports):
             self.health.good()
-
-    def _housekeep_now(self) -> None:
-        """Bring the next housekeeping run forward to now (not a tick later)."""
-        if self._scheduler is not None:
-            self._scheduler.modify_job("housekeeping", next_run_time=datetime.now(UTC))
 
     def housekeeping(self) -> None:
         """Free leases of dead local daemons; run report and alert jobs under a lock."""
@@ -149,7 +141,6 @@ class Daemon:
                           next_run_time=now)
             sched.add_job(self.housekeeping, "interval", seconds=HOUSEKEEPING,
                           id="housekeeping", next_run_time=now)
-            self._scheduler = sched
             sched.start()
             names = ", ".join(self.watcher.mailboxes) or "no mailboxes"
             log.info("confere daemon %s watching %s", self.watcher.owner, names)
