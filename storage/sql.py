@@ -72,11 +72,46 @@ def upsert(session: Session | Connection, model: type[SQLModel] | Table, rows: S
     return session.execute(stmt)  # type: ignore[return-value]
 
 
+def replace_rows(session: Session | Connection, model: type[SQLModel] | Table,
+                 rows: Sequence[Row], *, key: Sequence[str], keep: Sequence[str] = ()) -> None:
+    """INSERT, or on a conflict on key overwrite the row's other columns but `keep`.
+
+    The statement takes its values as parameters (`excluded`), so it is compiled once per
+    table and columns, not once per call as a statement with the values inlined is.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    stmt = _replace_statement(session.get_bind() if isinstance(session, Session) else session,
+                              _table(model), columns, tuple(key), tuple(keep))
+    session.execute(stmt, list(rows))
+
+
+def _replace_statement(bind: Any, table: Table, columns: tuple[str, ...], key: tuple[str, ...],
+                       keep: tuple[str, ...]) -> Any:
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: stmt.excluded[c] for c in columns if c not in key and c not in keep})
+
+
 def bulk_insert(session: Session | Connection, model: type[SQLModel] | Table,
                 rows: Sequence[Row]) -> None:
     """One executemany INSERT of plain rows, no ORM objects (a bill's checks, say)."""
     if rows:
         session.execute(insert(_table(model)), list(rows))
+
+
+def insert_row(session: Session | Connection, obj: SQLModel) -> int:
+    """INSERT one model object's values by Core, not flushed through the ORM; its new id.
+
+    The object stays out of the session (transient): nothing is tracked or written again.
+    """
+    table = _table(type(obj))
+    values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
+    result = session.execute(insert(table).values(values))
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
 SQLITE_ROWS = 500  # rows per multi-row INSERT on SQLite (far below its 32,766 variables)

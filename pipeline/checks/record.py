@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from pipeline.checks.vocabulary import Check, verdict
@@ -17,7 +18,8 @@ def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *
 
     Every stage that judges a bill (offline checks, issuer look-ups, reconciliation) records
     through this, so the verdict always follows the rules in pipeline.checks.vocabulary over all
-    stored checks. new: the invoice was just inserted, so it has no checks to read first.
+    stored checks. new: the invoice was just inserted (by a Core INSERT, outside the session),
+    so it has no checks to read first and its verdict is written by an UPDATE if it changes.
     The caller commits.
     """
     assert invoice.id is not None, "flush the invoice before recording checks"
@@ -27,9 +29,12 @@ def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *
         bulk_insert(session, CheckRow, [
             {"invoice_id": invoice.id, "name": c.name, "outcome": c.outcome, "detail": c.detail,
              "checked_at": now} for c in by_name.values()])
-        invoice.verdict = verdict(by_name.values())
-        session.add(invoice)
-        return invoice.verdict
+        judged = verdict(by_name.values())
+        if judged != invoice.verdict:  # the invoice row was inserted with its offline verdict
+            session.execute(update(Invoice).where(Invoice.id == invoice.id)  # type: ignore[arg-type]
+                            .values(verdict=judged))
+            invoice.verdict = judged
+        return judged
     existing = {c.name: c for c in session.exec(
         select(CheckRow).where(CheckRow.invoice_id == invoice.id)).all()}
     for check in checks:

@@ -21,6 +21,7 @@ from pipeline.config.settings import Config, ContractConfig
 from pipeline.costs.metrics import MetricExpectation, expected_fee
 from pipeline.costs.pricing import Priced, load_tables, table_for
 from storage import Invoice, from_cents, to_cents, utcnow
+from storage.sql import replace_rows
 from storage.usage_models import Reconciliation, UsageEvent
 
 CENT = Decimal("0.01")
@@ -182,21 +183,17 @@ def compute(s: Session, config: Config, contract: ContractConfig, month: str,
 
 
 def store(s: Session, result: Result) -> None:
-    """Insert or update the reconciliation row of a contract and month."""
-    row = s.exec(select(Reconciliation).where(Reconciliation.contract == result.contract.number,
-                                              Reconciliation.month == result.month)).first()
-    if row is None:
-        row = Reconciliation(vendor=result.contract.vendor, contract=result.contract.number,
-                             month=result.month, billing=result.contract.billing,
-                             outcome="", check_outcome="", detail="", breakdown="[]")
+    """Insert or update the reconciliation row of a contract and month (one statement)."""
     data = result.to_json()
-    row.billing, row.invoice_id = result.contract.billing, result.invoice_id
-    row.expected_cents, row.billed_cents = to_cents(result.expected), to_cents(result.billed)
-    row.difference_cents = to_cents(result.difference)
-    row.outcome, row.check_outcome, row.detail = result.outcome, data["check"], data["detail"]
-    row.breakdown = json.dumps(data["breakdown"])
-    row.computed_at = utcnow()
-    s.add(row)
+    values = {
+        "vendor": result.contract.vendor, "contract": result.contract.number,
+        "month": result.month, "billing": result.contract.billing,
+        "invoice_id": result.invoice_id, "expected_cents": to_cents(result.expected),
+        "billed_cents": to_cents(result.billed), "difference_cents": to_cents(result.difference),
+        "outcome": result.outcome, "check_outcome": data["check"], "detail": data["detail"],
+        "breakdown": json.dumps(data["breakdown"]), "computed_at": utcnow(),
+    }
+    replace_rows(s, Reconciliation, [values], key=("contract", "month"), keep=("vendor",))
 
 
 def contract_of(config: Config, vendor: str, number: str | None) -> ContractConfig | None:

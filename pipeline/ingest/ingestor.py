@@ -28,7 +28,7 @@ from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_field
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
-from storage.sql import bulk_insert
+from storage.sql import bulk_insert, insert_row
 
 log = logging.getLogger("confere.ingest")
 
@@ -175,38 +175,47 @@ class Ingestor:
             dup = _existing_invoice(s, invoice)
             issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
             _fill_headers(row, m)
-            self._store_documents(s, row, m, writing)
-            if dup is not None:
-                changed = _differs_from_stored(s, dup, invoice, m)
-                if changed:
-                    failed = [c.name for c in checks if c.outcome == "fail"]
-                    return self._close(
-                        s, row, "quarantined",
-                        f"same NFS-e {invoice.nfse_number} as invoice #{dup.id} but {changed}: "
-                        "possibly a forged re-send, do not pay from this email"
-                        + (f" (its own checks failed: {', '.join(failed)})" if failed else ""))
-                earlier = s.get(Message, dup.message_id)
-                if earlier is not None and _received_first(row, earlier):
-                    return self._take_over(s, row, earlier, dup)
-                return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
-                                   f"{invoice.provider_cnpj} is already stored as invoice "
-                                   f"#{dup.id}", invoice_id=dup.id)
-            _settle(row, "invoice", None)  # written with the headers, in the flush below
-            s.add(invoice)
-            s.flush()
-            boleto = _boleto_row(invoice.id, m)
-            if boleto is not None:
-                s.add(boleto)
-            # Every stage judges the new bill, then its checks are written once, together:
-            # offline checks, the issuer's look-up (authenticity.*), reconciliation (reconcile.*).
-            # Their reads need none of the bill's pending rows: those are flushed once, after.
+            # No autoflush until the checks are written: the message's row is then updated
+            # once (headers and status together), not before each statement.
             with s.no_autoflush:
+                self._store_documents(s, row, m, writing)
+                if dup is not None:
+                    return self._resent(s, row, dup, invoice, m, checks)
+                _settle(row, "invoice", None)
+                # Core INSERTs: the new rows are not read back, so no ORM object is flushed
+                # for them (the ORM's per-object work was most of the writing process's time).
+                invoice.id = insert_row(s, invoice)
+                boleto = _boleto_row(invoice.id, m)
+                if boleto is not None:
+                    insert_row(s, boleto)
+                # Every stage judges the new bill, then its checks are written once, together:
+                # offline checks, the issuer's look-up (authenticity.*), reconciliation
+                # (reconcile.*). Their reads need none of the bill's pending rows.
                 checks += authenticity_checks(s, invoice, m, self.config, new=True,
                                               prefetched=issuer_answer)
                 checks.append(reconcile_check(s, invoice, self.config))
             record_checks(s, invoice, checks, new=True)
             enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
             return self._close(s, row, "invoice", None, invoice_id=invoice.id)
+
+    def _resent(self, s: Session, row: Message, dup: Invoice, invoice: Invoice,
+                m: ParsedMessage, checks: list[Check]) -> Result:
+        """A note already stored: a changed copy is quarantined, the same one is a duplicate
+        (or takes the invoice over when it reached the mailbox first)."""
+        changed = _differs_from_stored(s, dup, invoice, m)
+        if changed:
+            failed = [c.name for c in checks if c.outcome == "fail"]
+            return self._close(
+                s, row, "quarantined",
+                f"same NFS-e {invoice.nfse_number} as invoice #{dup.id} but {changed}: "
+                "possibly a forged re-send, do not pay from this email"
+                + (f" (its own checks failed: {', '.join(failed)})" if failed else ""))
+        earlier = s.get(Message, dup.message_id)
+        if earlier is not None and _received_first(row, earlier):
+            return self._take_over(s, row, earlier, dup)
+        return self._close(s, row, "duplicate", f"NFS-e {invoice.nfse_number} of "
+                           f"{invoice.provider_cnpj} is already stored as invoice "
+                           f"#{dup.id}", invoice_id=dup.id)
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,
                invoice_id: int | None = None) -> Result:
@@ -322,10 +331,13 @@ def _fill_headers(row: Message, m: ParsedMessage) -> None:
 
 
 def _existing_invoice(s: Session, inv: Invoice) -> Invoice | None:
+    """The stored invoice of the same note: a plain id look-up first (there is rarely one)."""
     if not inv.nfse_number or not inv.provider_cnpj:
         return None
-    return s.exec(select(Invoice).where(Invoice.provider_cnpj == inv.provider_cnpj,
-                                        Invoice.nfse_number == inv.nfse_number)).first()
+    found = s.connection().execute(
+        select(Invoice.id).where(Invoice.provider_cnpj == inv.provider_cnpj,  # type: ignore[arg-type]
+                                 Invoice.nfse_number == inv.nfse_number).limit(1)).scalar()
+    return None if found is None else s.get(Invoice, found)
 
 
 def _differs_from_stored(s: Session, stored: Invoice, new: Invoice,
