@@ -68,6 +68,19 @@ def _work(raw: bytes, max_attachment_bytes: int) -> Outcome:
         return Failed(f"unreadable message ({type(exc).__name__}: {exc})")
 
 
+# Imported once by the fork server, before it forks any worker: each worker (and each one
+# started again after a kill) then begins with the parsers and checks loaded, instead of paying
+# ~1.2 s of CPU importing them itself.
+PRELOAD = ["parsers.message", "pipeline.ingest.prejudge"]
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    """The fork server context, told what to preload (read when the server starts)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx  # type: ignore[return-value]
+
+
 class Sandbox:
     """Parses messages in worker processes; a hang or crash costs one message, not the run."""
 
@@ -97,7 +110,7 @@ class Sandbox:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=_context(),
                 initializer=_limit_worker,
                 initargs=(self.memory_mb, self.kit),
             )
