@@ -111,18 +111,35 @@ def _registry(roots: tuple[bytes, ...], others: tuple[bytes, ...]
     return manager, registry
 
 
+# Chains found valid, by (leaf, roots, other certificates): the span of time in which every
+# certificate on the path is valid. Offline validation (no fetching, no revocation) of the same
+# certificates differs from one moment to another only by their validity periods, so a note
+# signed inside the span is valid as the first one was; outside it, the chain is validated
+# again. A vendor signs a year of notes with one certificate: one validation, not one a note.
+_VALID: dict[tuple[bytes, tuple[bytes, ...], tuple[bytes, ...]], tuple[datetime, datetime]] = {}
+
+
 def _validate(leaf: bytes, roots: tuple[bytes, ...], others: tuple[bytes, ...],
               when: datetime) -> tuple[str, str]:
     """("ok", "") when the leaf chains to one of `roots` at `when`; else ("build", why) when
     no path could be built (maybe an unknown intermediate), ("invalid", why) when a path
     was found and does not hold, ("error", why) when the validator could not decide."""
+    key = (leaf, roots, others)
+    window = _VALID.get(key)
+    if window is not None and when.tzinfo is not None and window[0] <= when <= window[1]:
+        return "ok", ""
     try:
         manager, registry = _registry(roots, others)
         context = ValidationContext(
             trust_manager=manager, certificate_registry=registry,
             moment=when, allow_fetching=False, revocation_mode="soft-fail")
         validator = CertificateValidator(_asn1(leaf), validation_context=context)
-        _run(validator.async_validate_usage({"digital_signature"}))
+        path = _run(validator.async_validate_usage({"digital_signature"}))
+        if len(_VALID) >= 256:
+            _VALID.clear()
+        certs = list(path.iter_certs(include_root=True))
+        _VALID[key] = (max(c.not_valid_before for c in certs),
+                       min(c.not_valid_after for c in certs))
     except PathBuildingError as exc:
         return "build", str(exc)
     except (PathValidationError, InvalidCertificateError, ValidationError) as exc:

@@ -124,6 +124,21 @@ def test_expired_today_but_valid_when_signed_passes(tmp_path):
     assert "2024-06-15" in verdict.detail
 
 
+def test_a_chain_found_valid_once_is_not_trusted_outside_its_certificates_validity(tmp_path):
+    # The validator remembers chains it found valid (a vendor signs a year of notes with one
+    # certificate); a note by the same certificate dated after its end must still fail.
+    cert = _identity("ecnpj-ca", "SERPRO 2024", datetime(2024, 1, 1, tzinfo=UTC),
+                     datetime(2024, 12, 31, tzinfo=UTC))
+    trust = _trust(tmp_path, signature_cas=[TEST_CAS.as_posix()])
+    inside = [_judge(_resign(ABRASF, cert, issued=f"2024-{m:02d}-15"), trust)[0] for m in (3, 9)]
+    assert [v.outcome for v in inside] == ["pass", "pass"], inside
+    (after,) = _judge(_resign(ABRASF, cert, issued="2025-02-10"), trust)
+    assert after.outcome == "fail", after.detail
+    assert "2025-02-10" in after.detail
+    (again,) = _judge(_resign(ABRASF, cert, issued="2024-10-01"), trust)
+    assert again.outcome == "pass", again.detail
+
+
 def test_a_signer_listed_in_the_config_as_the_issuing_authority_passes(tmp_path):
     attacker = Identity("attacker", _load("attacker")[1], _load("attacker")[0])
     xml = _resign(ABRASF, attacker)
