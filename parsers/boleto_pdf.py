@@ -17,6 +17,7 @@ from parsers.errors import NotABoletoError, ParseError
 from parsers.pdf import PageObjects, open_pdf, page_objects, page_texts
 
 BARCODE_DPI = 150
+QUIET_ZONE_PT = 18.0  # white margin an ITF reader needs each side (> 10 narrow bars)
 HIRES_DPI = 300
 QR_IMAGE_SIDE = 1170  # an A4 side at 100 dpi: large images are read reduced to about this
 QR_FAST_DPI = 75
@@ -97,7 +98,8 @@ def read_boleto(doc: pdfium.PdfDocument, reference: date | None = None,
     # all), is rendered whole at once.
     reads = _itf_reads(render, objects.images, need=max(1, len(lines)),
                        whole_page=not text.strip(),
-                       whole_first=not objects.images and objects.squares is None)
+                       whole_first=not objects.images and objects.squares is None,
+                       bars=objects.bars)
     scanned = not text.strip() and bool(objects.images) and objects.squares is None
     placed = [p for img in objects.images for p in _qr_in_image(img, thorough=False)]
     payloads = list(placed)
@@ -228,16 +230,26 @@ class _Render:
 
 
 def _itf_reads(render: _Render, images: tuple[Image.Image, ...], need: int = 1,
-               whole_page: bool = False, whole_first: bool = False) -> list[str]:
+               whole_page: bool = False, whole_first: bool = False,
+               bars: tuple[float, float, float, float] | None = None) -> list[str]:
     """ITF reads, cheapest first, until `need` valid barcodes are found.
 
-    The fast path: the lower half (the ficha's barcode), rendered alone, on every 8th row (a
-    boleto's bars are ~13 mm, 75 rows, tall), then the whole page on every 4th row. Only when
-    that fails: columns (a page turned 90 or 270 degrees, by /Rotate or a sideways scan),
-    the placed images at their own resolution (a small raster barcode stretched over the
-    ficha, or a scan's own pixels), every row, and last a 300 dpi render of the page.
+    The fast path: the bars' own box when the page draws them as paths (with their quiet
+    zones; ~1/20 of the pixels of the lower half), then the lower half (the ficha's barcode)
+    rendered alone on every 8th row (a boleto's bars are ~13 mm, 75 rows, tall), then the
+    whole page on every 4th row. Only when that fails: columns (a page turned 90 or 270
+    degrees, by /Rotate or a sideways scan), the placed images at their own resolution (a
+    small raster barcode stretched over the ficha, or a scan's own pixels), every row, and
+    last a 300 dpi render of the page.
     """
+    first = []
+    if bars is not None and not whole_page:
+        left, bottom, right, top = bars
+        quiet = QUIET_ZONE_PT
+        first.append(lambda: read_itf(_raster(render.part(left - quiet, bottom - 2,
+                                                          right + quiet, top + 2)), row_step=4))
     attempts = [
+        *first,
         lambda: read_itf(render.lower_half(whole=whole_page or whole_first), row_step=8),
         lambda: read_itf(render.whole()[1], row_step=4),
         lambda: read_itf(render.whole()[1], row_step=4, vertical=True),

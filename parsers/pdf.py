@@ -64,8 +64,15 @@ class PageObjects:
 
     images: tuple[Image.Image, ...]  # raster images placed on it (a QR placed as an image)
     squares: tuple[float, float, float, float] | None  # points (l, b, r, t): a vector QR's modules
+    bars: tuple[float, float, float, float] | None = None  # points: a vector barcode's bars
 
 
+Box = tuple[float, float, float, float]
+
+
+BAR_PT = (17.0, 60.0)  # a barcode's bar drawn as a path: 6 to 21 mm tall (a boleto's: 13 mm)
+BAR_MAX_WIDTH_PT = 6.0
+MIN_BARS = 40  # a boleto's ITF has 114 bars; a table's rules are far fewer of one height
 SQUARE_PT = (0.5, 8.0)  # a QR module drawn as a path: 0.2 to 3 mm a side
 MIN_SQUARES = 50  # even a version 1 QR (21 x 21) has more dark modules than this
 
@@ -79,6 +86,7 @@ def page_objects(page: pdfium.PdfPage, image_limit: int = 8) -> PageObjects:
     box = [float("inf"), float("inf"), float("-inf"), float("-inf")]
     squares = 0
     lo, hi = SQUARE_PT
+    bars: dict[tuple[int, int], list[Box]] = {}  # thin upright paths by their (bottom, top)
     # The raw API: a vector QR is hundreds of path objects, too many to wrap one by one.
     for i in range(pdfium_c.FPDFPage_CountObjects(raw)):
         obj = pdfium_c.FPDFPage_GetObject(raw, i)
@@ -91,6 +99,9 @@ def page_objects(page: pdfium.PdfPage, image_limit: int = 8) -> PageObjects:
                 squares += 1
                 box = [min(box[0], left.value), min(box[1], bottom.value),
                        max(box[2], right.value), max(box[3], top.value)]
+            elif w < BAR_MAX_WIDTH_PT and BAR_PT[0] < h < BAR_PT[1]:
+                bars.setdefault((round(bottom.value), round(top.value)), []).append(
+                    (left.value, bottom.value, right.value, top.value))
         elif kind == pdfium_c.FPDF_PAGEOBJ_IMAGE and len(images) < image_limit:
             try:
                 image = pdfium.PdfImage(obj, page=page, pdf=page.pdf, level=0)
@@ -103,4 +114,13 @@ def page_objects(page: pdfium.PdfPage, image_limit: int = 8) -> PageObjects:
         page_w, page_h = page.get_size()
         if abs(w - h) < 0.2 * max(w, h) and w * h < page_w * page_h / 4:
             found = (box[0], box[1], box[2], box[3])
-    return PageObjects(tuple(images), found)
+    return PageObjects(tuple(images), found, _bar_box(bars))
+
+
+def _bar_box(bars: dict[tuple[int, int], list[Box]]) -> Box | None:
+    """The box of the largest set of bars of one height on one line, when it can be a barcode."""
+    row = max(bars.values(), key=len, default=[])
+    if len(row) < MIN_BARS:
+        return None
+    return (min(b[0] for b in row), min(b[1] for b in row),
+            max(b[2] for b in row), max(b[3] for b in row))

@@ -57,3 +57,41 @@ def test_a_patch_of_squares_that_is_not_a_qr_falls_back_to_the_whole_page(monkey
     doc = parse_boleto_pdf(boleto_pdf(bill), date(2026, 6, 1))
     assert doc.pix is not None and doc.pix.payload == bill.pix.payload
     assert doc.qr_source == "render"
+
+
+def test_vector_bars_are_found_and_their_box_alone_reads_the_barcode():
+    import pypdfium2 as pdfium
+
+    from parsers.barcodes import read_itf
+    from parsers.boleto_pdf import QUIET_ZONE_PT, _raster, _Render
+    from parsers.pdf import page_objects
+
+    bill = make_bill(9, "bars-vector", 2026, 5, "abrasf-2.04", "700004", "vector")
+    page = pdfium.PdfDocument(boleto_pdf(bill))[0]
+    bars = page_objects(page).bars
+    assert bars is not None
+    left, bottom, right, top = bars
+    _width, height = page.get_size()
+    # The ficha's barcode: 10 to 15 cm wide, 13 mm tall, in the page's lower half.
+    assert 280 < right - left < 425 and 30 < top - bottom < 45 and top < height / 2
+    box = _raster(_Render(page).part(left - QUIET_ZONE_PT, bottom - 2, right + QUIET_ZONE_PT,
+                                     top + 2))
+    assert read_itf(box, row_step=4) == [bill.boleto.barcode]
+    # A page of text and rules (the NFS-e) has no bars.
+    from fixtures.documents_pdf import nfse_pdf
+    assert page_objects(pdfium.PdfDocument(nfse_pdf(bill))[0]).bars is None
+
+
+def test_bars_said_to_be_elsewhere_fall_back_to_the_lower_half(monkeypatch):
+    import parsers.boleto_pdf as reader
+
+    bill = make_bill(10, "bars-decoy", 2026, 6, "abrasf-2.04", "700005", "vector")
+    real = reader.page_objects
+
+    def decoy(page):  # bars said to be at the top of the page, where there is only text
+        found = real(page)
+        return found.__class__(found.images, found.squares, (40.0, 700.0, 400.0, 740.0))
+
+    monkeypatch.setattr(reader, "page_objects", decoy)
+    doc = parse_boleto_pdf(boleto_pdf(bill), date(2026, 6, 1))
+    assert doc.barcode_read == bill.boleto.barcode
