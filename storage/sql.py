@@ -7,6 +7,7 @@ themselves; only SQLite and PostgreSQL are supported (storage.db.make_engine).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
@@ -35,6 +36,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 def _table(model: type[SQLModel] | Table) -> Table:
     return model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
+
+
+def _connection(session: Session | Connection) -> Connection:
+    """The session's connection (in its transaction): a Core statement run there skips the
+    ORM's execution layer and its autoflush. For rows whose parents are already written."""
+    return session.connection() if isinstance(session, Session) else session
 
 
 def _insert(session: Session | Connection, model: type[SQLModel] | Table) -> Any:
@@ -82,14 +89,16 @@ def replace_rows(session: Session | Connection, model: type[SQLModel] | Table,
     if not rows:
         return
     columns = tuple(rows[0])
-    stmt = _replace_statement(session.get_bind() if isinstance(session, Session) else session,
-                              _table(model), columns, tuple(key), tuple(keep))
-    session.execute(stmt, list(rows))
+    bind = session.get_bind() if isinstance(session, Session) else session
+    stmt = _replace_statement(bind.dialect.name, _table(model), columns, tuple(key), tuple(keep))
+    _connection(session).execute(stmt, list(rows))
 
 
-def _replace_statement(bind: Any, table: Table, columns: tuple[str, ...], key: tuple[str, ...],
-                       keep: tuple[str, ...]) -> Any:
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+@functools.lru_cache(maxsize=64)
+def _replace_statement(dialect_name: str, table: Table, columns: tuple[str, ...],
+                       key: tuple[str, ...], keep: tuple[str, ...]) -> Any:
+    """Built once per table and columns (`excluded` copies every column of the table)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=list(key),
@@ -98,9 +107,10 @@ def _replace_statement(bind: Any, table: Table, columns: tuple[str, ...], key: t
 
 def bulk_insert(session: Session | Connection, model: type[SQLModel] | Table,
                 rows: Sequence[Row]) -> None:
-    """One executemany INSERT of plain rows, no ORM objects (a bill's checks, say)."""
+    """One executemany INSERT of plain rows, no ORM objects (a bill's checks, say), on the
+    session's connection: pending ORM changes are not flushed first."""
     if rows:
-        session.execute(insert(_table(model)), list(rows))
+        _connection(session).execute(insert(_table(model)), list(rows))
 
 
 def insert_row(session: Session | Connection, obj: SQLModel) -> int:
@@ -110,7 +120,9 @@ def insert_row(session: Session | Connection, obj: SQLModel) -> int:
     """
     table = _table(type(obj))
     values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
-    result = session.execute(insert(table).values(values))
+    # The values as parameters, not in the statement: it is then compiled once, and no bind
+    # parameter objects are built per call.
+    result = _connection(session).execute(insert(table), values)
     return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 

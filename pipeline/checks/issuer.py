@@ -25,6 +25,7 @@ from pipeline.issuers.issnet import IssnetClient, Query
 from pipeline.issuers.links import issnet_link, sefin_link
 from pipeline.issuers.sefin import SefinClient
 from storage import BlobStore, Invoice, Message, from_cents, utcnow
+from storage.sql import insert_row
 from storage.verification_models import Verification
 
 CHECK_NAMES = {"issnet": "authenticity.issnet", "sefin": "authenticity.sefin"}
@@ -200,7 +201,10 @@ def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool 
     row.attempts = row.attempts + 1 if check.outcome == "unknown" else 0
     row.outcome, row.detail, row.link, row.checked_at = check.outcome, check.detail, link, now
     row.next_attempt_at = _retry_at(now, row.attempts, a) if check.outcome == "unknown" else None
-    session.add(row)
+    if new:  # nothing reads it back in this transaction: a Core INSERT, no ORM flush
+        insert_row(session, row)
+    else:
+        session.add(row)
     return check
 
 
@@ -208,10 +212,10 @@ def email_check(session: Session, inv: Invoice, m: ParsedMessage | None, config:
                 dnsfunc: DnsFunc | None = None) -> Check:
     """email.authentication with the configured trust, on the raw message when DKIM is on."""
     settings = EmailAuthSettings.from_config(config.settings.authenticity)
-    msg = session.get(Message, inv.message_id)
     raw = None
     needs_raw = settings.dkim_enabled or m is None
-    if needs_raw and msg is not None:
+    msg = session.get(Message, inv.message_id) if needs_raw else None
+    if msg is not None:
         try:
             raw = BlobStore(config.blob_dir).get(msg.sha256)
         except (OSError, KeyError, ValueError):

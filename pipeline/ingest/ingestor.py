@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -146,7 +147,9 @@ class Ingestor:
 
     def _finish(self, msg: Message, outcome: Outcome) -> Result:
         with Session(self.engine, expire_on_commit=False) as s:
-            row = s.merge(msg, load=False)  # this daemon holds its claim: no need to re-read
+            # This daemon holds the message's claim: its row is not re-read, and is written
+            # by one UPDATE when the message is closed.
+            row = msg
             if isinstance(outcome, Failed):
                 return self._close(s, row, "quarantined", outcome.reason)
             pre = outcome if isinstance(outcome, Prejudged) else None
@@ -219,8 +222,13 @@ class Ingestor:
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,
                invoice_id: int | None = None) -> Result:
+        """Write the message's outcome and headers (one Core UPDATE) and commit the bill."""
         _settle(row, status, reason)
-        s.add(row)
+        s.connection().execute(
+            update(Message.__table__).where(Message.__table__.c.id == row.id),  # type: ignore[attr-defined]
+            {"status": row.status, "reason": row.reason, "processed_at": row.processed_at,
+             "message_id": row.message_id, "from_address": row.from_address,
+             "subject": row.subject, "sent_at": row.sent_at})
         s.commit()
         return Result(row.id, status, reason, invoice_id)
 
