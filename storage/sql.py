@@ -123,7 +123,7 @@ def insert_row(session: Session | Connection, obj: SQLModel) -> int:
     # The values as parameters, not in the statement: it is then compiled once, and no bind
     # parameter objects are built per call.
     result = _connection(session).execute(insert(table), values)
-    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 SQLITE_ROWS = 500  # rows per multi-row INSERT on SQLite (far below its 32,766 variables)
