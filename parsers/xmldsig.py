@@ -157,15 +157,14 @@ def signing_time(sig: etree._Element) -> datetime | None:
     ref = sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     uri = (ref.get("URI", "") if ref is not None else "").lstrip("#")
     root = sig.getroottree().getroot()
-    scopes = [el for el in root.iter() if isinstance(el.tag, str) and uri and el.get("Id") == uri]
+    scopes = list(root.xpath("//*[@Id = $uri]", uri=uri)) if uri else []
     scopes.append(root)
     for scope in scopes:
         for tag in _SIGNING_TIME_TAGS:
-            for el in scope.iter():
-                if isinstance(el.tag, str) and local(el.tag) == tag:
-                    found = _parse_time(el.text)
-                    if found is not None:
-                        return found
+            for el in scope.iter(f"{{*}}{tag}"):  # lxml's own filter: any namespace, or none
+                found = _parse_time(el.text)
+                if found is not None:
+                    return found
     return None
 
 

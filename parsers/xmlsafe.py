@@ -70,4 +70,4 @@ def text(el: etree._Element | None, path: str) -> str | None:
 
 def descendants(el: etree._Element, name: str) -> list[etree._Element]:
     """All descendants with this local name, in document order."""
-    return [e for e in el.iter() if local(e.tag) == name]
+    return list(el.iter(f"{{*}}{name}"))  # lxml's own filter: any namespace, or none
