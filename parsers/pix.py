@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -28,14 +29,11 @@ class PixCode:
 
 
 def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
+    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final xor.
+
+    The standard library's crc_hqx is that polynomial, unreflected, from the given start.
+    """
+    return binascii.crc_hqx(data, 0xFFFF)
 
 
 def tlv(payload: str) -> list[tuple[str, str]]:

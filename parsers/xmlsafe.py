@@ -55,7 +55,7 @@ def child(el: etree._Element | None, path: str) -> etree._Element | None:
     for name in path.split("/"):
         if el is None:
             return None
-        el = next((c for c in el if local(c.tag) == name), None)
+        el = el.find(f"{{*}}{name}")  # the first child of that local name (lxml's filter)
     return el
 
 

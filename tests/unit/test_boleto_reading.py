@@ -95,3 +95,23 @@ def test_bars_said_to_be_elsewhere_fall_back_to_the_lower_half(monkeypatch):
     monkeypatch.setattr(reader, "page_objects", decoy)
     doc = parse_boleto_pdf(boleto_pdf(bill), date(2026, 6, 1))
     assert doc.barcode_read == bill.boleto.barcode
+
+
+def test_the_plain_pointer_object_loop_sees_what_pypdfium2s_own_calls_see(monkeypatch):
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    import parsers.pdf as pdf
+
+    pages = [pdfium.PdfDocument(boleto_pdf(make_bill(11, f"loop-{qr}", 2026, 7, "abrasf-2.04",
+                                                     f"70001{n}", qr)))[0]
+             for n, qr in enumerate(("vector", "image"))]
+    fast = [pdf.page_objects(p) for p in pages]
+    monkeypatch.setattr(pdf, "_object_calls", lambda: (
+        pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetType,
+        pdfium_c.FPDFPageObj_GetBounds, lambda raw: raw))
+    typed = [pdf.page_objects(p) for p in pages]
+    for a, b in zip(fast, typed, strict=True):
+        assert (a.squares, a.bars) == (b.squares, b.bars)
+        assert [i.tobytes() for i in a.images] == [i.tobytes() for i in b.images]
+    assert fast[0].squares is not None and len(fast[1].images) == 1
