@@ -57,6 +57,10 @@ def _run(work: Callable[[bytes, int], Outcome], raw: bytes, max_attachment_bytes
     return outcome
 
 
+def _ready() -> None:
+    """Nothing: submitted to make the pool start its workers."""
+
+
 def _work(raw: bytes, max_attachment_bytes: int) -> Outcome:
     try:
         return parse_message(raw, max_attachment_bytes)
@@ -101,6 +105,15 @@ class Sandbox:
         if kit != self.kit:
             self.kit = kit
             self.close()
+
+    def warm(self) -> None:
+        """Start the workers now, in the background, unless they run already (the first
+        parse would otherwise wait for them: ~1 s of starting that a download can hide)."""
+        if self._pool is not None:
+            return
+        pool = self._executor()
+        for _ in range(self.workers):
+            pool.submit(_ready)
 
     def next_ready(self) -> bool:
         """Whether the next outcome map() will yield is already there (no wait for it)."""

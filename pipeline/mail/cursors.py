@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,8 +63,10 @@ class FolderState:
     """The cursor of one claimed (mailbox, folder), read and written under our lease."""
 
     def __init__(self, engine: Engine, blobs: BlobStore, cursor: MailboxCursor, owner: str,
-                 lease_seconds: float, source: str = "imap") -> None:
+                 lease_seconds: float, source: str = "imap",
+                 on_mail: Callable[[], None] | None = None) -> None:
         self.engine = engine
+        self.on_mail = on_mail  # told when mail is about to be stored (the pool starts)
         self.blobs = blobs
         self.cursor = cursor
         self.owner = owner
@@ -120,6 +122,8 @@ class FolderState:
         they came from this folder under an old UIDVALIDITY, their row takes the new identity.
         `dates` are the server's INTERNALDATEs (when each message arrived), by UID.
         """
+        if items and self.on_mail is not None:
+            self.on_mail()
         shas = _put(self.blobs, *(raw for _uid, raw in items))
         digests = [(uid, sha, len(raw)) for (uid, raw), sha in zip(items, shas, strict=True)]
         top = max([upto or 0, *(uid for uid, _d, _n in digests)])
@@ -217,6 +221,8 @@ class FolderState:
 
     def store_local(self, path: str, raw: bytes) -> bool:
         """Keep one message read from a local source; False when its bytes were stored before."""
+        if self.on_mail is not None:
+            self.on_mail()
         [digest] = _put(self.blobs, raw)
         with Session(self.engine) as s:
             if s.exec(select(Message.id).where(Message.sha256 == digest)).first() is not None:

@@ -79,8 +79,10 @@ class Watcher:
         return reports
 
     def _poll_one(self, source: Source, cur: MailboxCursor, every: float) -> FolderReport:
+        # New mail starts the parse workers, so they are up by the time the download ends.
         state = FolderState(self.engine, self.blobs, cur, self.owner, self.lease_seconds,
-                            source="imap" if source.kind == "imap" else source.kind)
+                            source="imap" if source.kind == "imap" else source.kind,
+                            on_mail=self.ingestor.sandbox.warm)
         try:
             report = source.poll_folder(state, self.stop)
         except LeaseLost as exc:

@@ -29,3 +29,14 @@ def test_crashing_worker_is_attributed_to_its_message():
     out = _run([(1, GOOD), (2, b"DIE"), (3, GOOD)])
     assert isinstance(out[2], Failed) and "crashed" in out[2].reason
     assert not isinstance(out[1], Failed) and not isinstance(out[3], Failed)
+
+
+def test_warm_starts_the_workers_once_and_they_take_the_work():
+    with Sandbox(workers=2, seconds=20, memory_mb=512, work=hang_on_marker) as box:
+        box.warm()  # new mail is being downloaded: the workers start meanwhile
+        started = set(box._pool._processes)  # type: ignore[union-attr]
+        assert len(started) == 2
+        box.warm()  # a second batch of mail: nothing more is started
+        out = dict(box.map([(1, GOOD), (2, GOOD)]))
+        assert set(box._pool._processes) == started  # type: ignore[union-attr]
+    assert not any(isinstance(v, Failed) for v in out.values())
