@@ -80,11 +80,11 @@ class Daemon:
         What went wrong is kept in the health file too, which `confere status` reads when the
         database cannot tell (locked, down, read-only)."""
         try:
-            reports = self.watcher.poll_due()
-            stored = sum(r.stored for r in reports)
-            if stored or time.monotonic() - self._last_process >= self.process_every:
+            # New mail is judged as it is stored; pending mail at least every process_every.
+            due = time.monotonic() - self._last_process >= self.process_every
+            reports, results = self.watcher.poll_and_process(process_anyway=due)
+            if results is not None:
                 self._last_process = time.monotonic()
-                results = self.watcher.process_pending()
                 for r in results:
                     log.info("message #%s: %s%s", r.message_id, r.status,
                              f" ({r.reason})" if r.reason else "")

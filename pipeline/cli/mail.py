@@ -73,8 +73,8 @@ def poll(config_path: str | None, as_json: bool) -> None:
         with app.sandbox() as sandbox:
             watcher = Watcher(app.config, engine, sandbox)
             watcher.prepare()
-            reports = watcher.poll_due(force=True)
-            results = watcher.process_pending()
+            reports, judged = watcher.poll_and_process(force=True)
+            results = judged or []
     finally:
         if lock is not None:
             lock.close()

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 from parsers import ParseError
 from parsers.message import ParsedMessage, parse_message
@@ -28,14 +30,42 @@ class Failed:
 
 Outcome = ParsedMessage | Prejudged | Failed
 WORKER_NICENESS = 5
+OWNER_CHECK_SECONDS = 2.0
 _KIT: JudgeKit | None = None  # this worker's judging kit, from the pool's start
 
 
-def _limit_worker(megabytes: int, kit: JudgeKit | None = None) -> None:
+def _owner_gone(pid: int) -> bool:
+    """Whether the process that started the pool has died (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def _exit_with(pid: int) -> None:
+    """End this worker when the pool's owner dies (a kill -9 of the daemon): it would wait
+    on its task queue for ever otherwise, itself holding the queue's other end."""
+    while not _owner_gone(pid):
+        time.sleep(OWNER_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _limit_worker(megabytes: int, kit: JudgeKit | None = None, owner: int | None = None
+                  ) -> None:
     """A worker's limits: its address space, and a lower priority than the process storing
     what it parses and judges (that one is serial: the workers should wait on it, never it
-    on them); and the kit to judge bills with."""
+    on them); the kit to judge bills with; and its end when the owner process dies."""
     global _KIT
+    if owner is not None:
+        threading.Thread(target=_exit_with, args=(owner,), name="confere-owner-watch",
+                         daemon=True).start()
     limit = megabytes * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.nice(WORKER_NICENESS)
@@ -125,7 +155,7 @@ class Sandbox:
                 max_workers=self.workers,
                 mp_context=_context(),
                 initializer=_limit_worker,
-                initargs=(self.memory_mb, self.kit),
+                initargs=(self.memory_mb, self.kit, os.getpid()),
             )
         return self._pool
 

@@ -44,6 +44,7 @@ class Watcher:
         self.ingestor = Ingestor(config, engine, sandbox)
         self.mailboxes: dict[str, MailboxConfig] = {m.name: m for m in config.settings.mailboxes}
         self.db_errors: list[DBAPIError] = []  # met since the daemon last looked
+        self._arrived = threading.Event()  # set when a poll begins storing new mail
 
     def prepare(self) -> None:
         """Free what dead local daemons held and create the cursors of configured folders."""
@@ -82,7 +83,7 @@ class Watcher:
         # New mail starts the parse workers, so they are up by the time the download ends.
         state = FolderState(self.engine, self.blobs, cur, self.owner, self.lease_seconds,
                             source="imap" if source.kind == "imap" else source.kind,
-                            on_mail=self.ingestor.sandbox.warm)
+                            on_mail=self._mail_arrived)
         try:
             report = source.poll_folder(state, self.stop)
         except LeaseLost as exc:
@@ -101,6 +102,58 @@ class Watcher:
             log.info("%s/%s: %d new message(s) stored", cur.mailbox, cur.folder, report.stored)
         self.leases.release_cursor(cur.id, every, report.error)
         return report
+
+    def _mail_arrived(self) -> None:
+        """A poll is storing new mail: the parse workers start, the judging may begin."""
+        self.ingestor.sandbox.warm()
+        self._arrived.set()
+
+    def poll_and_process(self, force: bool = False, process_anyway: bool = True
+                         ) -> tuple[list[FolderReport], list[Result] | None]:
+        """Poll the due folders in a thread while this one judges their new mail as it is
+        stored, so that a large download and its parsing overlap instead of taking turns.
+
+        process_anyway: judge pending mail even when the poll stores none (mail left by a
+        crash, or the daemon's periodic pass). The results are None when nothing was judged.
+        """
+        reports: list[FolderReport] = []
+        failed: list[BaseException] = []
+        polled = threading.Event()
+        self._arrived.clear()
+
+        def poll() -> None:
+            try:
+                reports.extend(self.poll_due(force=force))
+            except BaseException as exc:  # raised again below, in the caller's thread
+                failed.append(exc)
+            finally:
+                polled.set()
+
+        thread = threading.Thread(target=poll, name="confere-poll", daemon=True)
+        thread.start()
+        results: list[Result] | None = None
+        try:
+            while not self.stop.is_set():
+                finished = polled.is_set()
+                if not (self._arrived.is_set() or (finished and process_anyway)):
+                    if finished:
+                        break
+                    polled.wait(0.1)
+                    continue
+                got = self.process_pending()
+                results = (results or []) + got
+                if finished and not got:
+                    break
+                if not got:  # the poll has not stored the next batch yet
+                    polled.wait(0.2)
+        except BaseException:
+            self.stop.set()  # Ctrl-C in a command: the poll stops at a message boundary too
+            raise
+        finally:
+            thread.join()
+        if failed:
+            raise failed[0]
+        return reports, results
 
     # -- processing ----------------------------------------------------------------------
     def process_pending(self, batch: int = 0, limit: int | None = None) -> list[Result]:

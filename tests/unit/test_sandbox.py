@@ -40,3 +40,38 @@ def test_warm_starts_the_workers_once_and_they_take_the_work():
         out = dict(box.map([(1, GOOD), (2, GOOD)]))
         assert set(box._pool._processes) == started  # type: ignore[union-attr]
     assert not any(isinstance(v, Failed) for v in out.values())
+
+
+def test_workers_end_when_the_daemon_is_killed():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\n"
+            "from pipeline.ingest.sandbox import Sandbox\n"
+            "box = Sandbox(workers=2)\n"
+            "box.warm()\n"
+            "print(*box._pool._processes, flush=True)\n"
+            "time.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in owner.stdout.readline().split()]
+    assert len(workers) == 2
+    owner.send_signal(signal.SIGKILL)  # no chance to stop its pool
+    owner.wait()
+
+    def alive(pid):
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 30  # they look every 2 s; a loaded machine may be slow
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert left == [], "parse workers outlived the killed daemon"
