@@ -8,7 +8,6 @@ SMTP (down), the ISSNet stand-in (hanging) and a 1 MB tmpfs under the blob store
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -106,25 +105,7 @@ def seed(server, user: str, n: int, size: int) -> None:
 
 def kill_dovecot(server) -> None:
     """SIGKILL the Dovecot master and every process under it (its imap sessions too)."""
-    master = int((server.root / "run" / "master.pid").read_text().split()[0])
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    tree, grew = {master}, True
-    while grew:
-        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    for pid in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in tree):
-        time.sleep(0.05)
+    server.kill()
 
 
 @pytest.mark.slow
