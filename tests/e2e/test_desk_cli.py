@@ -40,6 +40,7 @@ def checks_of(invoice: dict) -> dict[str, str]:
     return {c["name"]: c["outcome"] for c in invoice["checks"]}
 
 
+@pytest.mark.slow
 def test_one_approval_makes_the_next_bill_from_an_unseen_bank_ok(tmp_path):
     cfg = starter(tmp_path)
     [first] = ingest(cfg, GENUINE_1)
@@ -66,6 +67,7 @@ def test_one_approval_makes_the_next_bill_from_an_unseen_bank_ok(tmp_path):
     assert len(json_lines(run_cli("audit", "--json", "--config", cfg).stdout)) == 1
 
 
+@pytest.mark.slow
 def test_show_opens_with_a_card_and_lists_failed_checks_first(tmp_path):
     cfg = starter(tmp_path)
     [line] = ingest(cfg, GENUINE_1)

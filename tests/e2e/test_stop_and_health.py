@@ -140,6 +140,7 @@ def test_sqlite_locked_shows_in_status_and_clears(dovecot, tmp_path):
         assert len({m.sha256 for m in s.exec(select(Message)).all()}) == 10
 
 
+@pytest.mark.slow
 def test_a_read_only_database_says_so(tmp_path):
     store = tmp_path / "store"
     store.mkdir()
@@ -248,6 +249,7 @@ def test_disk_full_while_judging_a_bill_keeps_it_pending_then_judges_it(dovecot,
     assert inbox.pop("Minha nota") == {b"\\Deleted"} and len(inbox) == 1
 
 
+@pytest.mark.slow
 def test_a_stop_gives_back_every_claim_handed_to_the_parser_or_not(tmp_path):
     import threading
 

@@ -133,6 +133,7 @@ def test_the_cli_tables_and_cards_are_portuguese(store):
         assert english_in(card) == [], card
 
 
+@pytest.mark.slow
 def test_the_reports_are_portuguese(store):
     cfg, _ = store
     for year in ("2025", "2026"):
@@ -167,6 +168,7 @@ def test_every_alert_is_portuguese_and_has_no_terminal_command(store):
         assert english_in(text) == [], (a.kind, english_in(text))
 
 
+@pytest.mark.slow
 def test_the_json_contract_keeps_english_details_and_its_keys(store):
     cfg, _ = store
     listed = json_lines(run_cli("invoices", "--json", "--config", str(cfg)).stdout)

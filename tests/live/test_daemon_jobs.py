@@ -20,6 +20,7 @@ def _job(name: str):
     return dict(SINGLETON_JOBS)[name]
 
 
+@pytest.mark.slow
 def test_alert_job_delivers_the_new_bill_alert(tmp_path, smtp_server, monkeypatch):
     monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
     cfg = write_config(tmp_path, smtp_server.port)
@@ -33,6 +34,7 @@ def test_alert_job_delivers_the_new_bill_alert(tmp_path, smtp_server, monkeypatc
     assert [m["X-Confere-Alert"] for m in smtp_server.messages()] == keys
 
 
+@pytest.mark.slow
 def test_alert_job_without_the_smtp_password_logs_and_goes_on(tmp_path, smtp_server,
                                                                monkeypatch, caplog):
     monkeypatch.delenv("CONFERE_TEST_SMTP_PASSWORD", raising=False)
@@ -45,6 +47,7 @@ def test_alert_job_without_the_smtp_password_logs_and_goes_on(tmp_path, smtp_ser
     assert "CONFERE_TEST_SMTP_PASSWORD" in caplog.text
 
 
+@pytest.mark.slow
 def test_issuer_job_without_a_certificate_asks_nobody(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port)
     run_cli("ingest", "--config", str(cfg), str(GENUINE), env=ENV)
