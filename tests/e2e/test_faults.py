@@ -2,8 +2,9 @@
 bill's checks), the daemon keeps running, and afterwards every message is stored exactly once.
 
 Every test runs `confere run` as a real subprocess against real servers on 127.0.0.1: Dovecot
-(killed mid-fetch), PostgreSQL (restarted mid-transaction), SQLite (locked by another writer),
-SMTP (down), the ISSNet stand-in (hanging) and a 1 MB tmpfs under the blob store (disk full).
+(killed mid-fetch), PostgreSQL (restarted mid-transaction), SMTP (down), the ISSNet stand-in
+(hanging) and a 1 MB tmpfs under the blob store (disk full). SQLite locked by another writer is
+in test_stop_and_health.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -180,34 +180,9 @@ def test_postgresql_restarted_mid_transaction(dovecot, tmp_path):
         engine.dispose()
 
 
-@pytest.mark.slow
-def test_sqlite_locked_by_another_writer(dovecot, tmp_path):
-    seed(dovecot, "locked", 0, 0)
-    cfg = write_config(tmp_path, mailbox_toml(dovecot, "locked", every="1s"),
-                       daemon=FAST_DAEMON)
-    engine = create_engine(f"sqlite:///{tmp_path / 'confere.db'}")
-    log = tmp_path / "daemon.log"
-    with daemon(cfg, log) as proc:
-        wait_for(lambda: count(engine, MailboxCursor, MailboxCursor.uidnext.is_not(None)) == 1,
-                 proc, log)
-        c = imap(dovecot, "locked")
-        for i in range(20):
-            c.append("INBOX", message(i))
-        lock = sqlite3.connect(tmp_path / "confere.db", timeout=1, isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")  # another writer holds the database past the timeout
-        try:
-            wait_for(lambda: "database is locked" in log.read_text(), proc, log, timeout=120)
-            rows = status(cfg)  # WAL: readers still read while the writer holds the lock
-            assert rows[0]["stored"] == 0
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
-        for i in range(20, 30):
-            c.append("INBOX", message(i))
-        c.logout()
-        wait_for(lambda: count(engine, Message) == 30
-                 and count(engine, Message, Message.status == "pending") == 0, proc, log)
-    assert_each_once(engine, 30)
+# SQLite locked by another writer: see test_stop_and_health's
+# test_sqlite_locked_shows_in_status_and_clears (the log, the status and the mail after it in
+# one run: each such lock costs the 30 s busy timeout).
 
 
 @contextmanager
