@@ -73,12 +73,19 @@ class Daemon:
         self.grace = int(parse_interval(daemon.misfire_grace))
         self._last_process = 0.0
         self.caught_up = threading.Event()  # set once the first poll's mail was processed
+        # One run of a singleton job at a time in this process as well: the mail tick may run
+        # the alerts while the housekeeping does (and SQLite's lock is this process's own).
+        self._running = {name: threading.Lock() for name, _job in SINGLETON_JOBS}
 
     def mail_tick(self) -> None:
         """Poll the folders that are due; process pending mail when new mail came or on time.
 
         What went wrong is kept in the health file too, which `confere status` reads when the
-        database cannot tell (locked, down, read-only)."""
+        database cannot tell (locked, down, read-only).
+
+        The tick that completes the first catch-up runs the alerts held back for it at once,
+        not at the next housekeeping (up to a minute later)."""
+        first_catch_up = False
         try:
             # New mail is judged as it is stored; pending mail at least every process_every.
             due = time.monotonic() - self._last_process >= self.process_every
@@ -88,6 +95,7 @@ class Daemon:
                 for r in results:
                     log.info("message #%s: %s%s", r.message_id, r.status,
                              f" ({r.reason})" if r.reason else "")
+                first_catch_up = not self.caught_up.is_set()
                 self.caught_up.set()
         except Exception as exc:
             if is_transient(exc):
@@ -102,6 +110,11 @@ class Daemon:
             self.health.failed(db_errors[-1], self.config.database_url)
         elif any(not r.error for r in reports):
             self.health.good()
+        if first_catch_up and not self.stop.is_set():
+            # Run here, not by rescheduling the housekeeping: a job that calls into the
+            # scheduler deadlocks with a shutdown waiting for it (Ctrl-C during the catch-up).
+            self._singleton("alerts", dict(SINGLETON_JOBS)["alerts"])
+            log.info("first catch-up done; alerts checked")
 
     def housekeeping(self) -> None:
         """Free leases of dead local daemons; run report and alert jobs under a lock."""
@@ -112,12 +125,21 @@ class Daemon:
         for name, job in SINGLETON_JOBS:
             if name == "alerts" and not self.caught_up.is_set():
                 continue  # the calendar rules wait for the mail already in the mailbox
-            try:
-                with singleton(self.engine, f"confere:{name}") as mine:
-                    if mine and not self.stop.is_set():
-                        job(self.config, self.engine)
-            except Exception:  # one job's failure must not starve the others
-                log.exception("%s job failed; retried next time", name)
+            self._singleton(name, job)
+
+    def _singleton(self, name: str, job: Callable[[Config, Engine], None]) -> None:
+        """Run `job` unless another daemon, or another thread of this one, is running it."""
+        running = self._running.setdefault(name, threading.Lock())
+        if not running.acquire(blocking=False):
+            return  # this daemon runs it right now, begun after anything this run would see
+        try:
+            with singleton(self.engine, f"confere:{name}") as mine:
+                if mine and not self.stop.is_set():
+                    job(self.config, self.engine)
+        except Exception:  # one job's failure must not starve the others
+            log.exception("%s job failed; retried next time", name)
+        finally:
+            running.release()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("%s received: finishing the message in hand (a download ends at a message "

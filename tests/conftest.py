@@ -71,6 +71,16 @@ def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subproce
     return proc
 
 
+def run_clis(*commands: tuple[str, ...], env: dict | None = None,
+             check: bool = True) -> list[subprocess.CompletedProcess]:
+    """Several command lines at once, each its own `confere` process as run_cli runs it (for
+    commands that only read, in any order); the results in the order given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(lambda args: run_cli(*args, env=env, check=check), commands))
+
+
 def json_lines(text: str) -> list[dict]:
     """Parse one JSON object per line."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -66,6 +66,7 @@ def test_plain_to_this_machine_and_a_good_config_still_load(tmp_path):
     assert config.settings.alerts.to == ["financeiro@example.com.br"]
 
 
+@pytest.mark.slow
 def test_an_unset_certificate_password_is_named_before_the_issuer_is_asked(tmp_path):
     (tmp_path / "empresa.pfx").write_bytes(b"not used")
     cfg = tmp_path / "confere.toml"
@@ -79,6 +80,7 @@ def test_an_unset_certificate_password_is_named_before_the_issuer_is_asked(tmp_p
     assert run_cli("invoices", "--config", str(cfg)).returncode == 0
 
 
+@pytest.mark.slow
 def test_errors_keep_their_brackets_and_are_printed_once(tmp_path):
     cfg = tmp_path / "confere.toml"
     cfg.write_text('[vendors.totvs]\nbanks = ["1234"]\n', encoding="utf-8")
@@ -93,6 +95,7 @@ def test_errors_keep_their_brackets_and_are_printed_once(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wait_for", ["watching", "messages"])
 def test_ctrl_c_stops_the_daemon_without_a_traceback(tmp_path, wait_for):
     mail = tmp_path / "mail"

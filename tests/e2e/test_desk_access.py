@@ -130,6 +130,7 @@ def routes(app) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_every_route_is_in_the_policy(app):
     found = set(routes(app))
     assert found - set(POLICY) == set(), "a new route: add it to POLICY with its least role"
@@ -220,6 +221,7 @@ def test_login_is_throttled_per_name(store):
     assert r.status_code == 303
 
 
+@pytest.mark.slow
 def test_login_is_throttled_per_address(store):
     client = TestClient(make_app(store), follow_redirects=False)
     token = csrf_of(client.get("/login").text)
@@ -347,6 +349,7 @@ def test_a_quarantined_message_can_be_read_again(app, store):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_mailbox_page_shows_the_poll_state(tmp_path):
     import shutil
 

@@ -31,6 +31,7 @@ def by_verdict(api) -> dict[str, dict]:
     return {b["verdict"]: b for b in items}
 
 
+@pytest.mark.slow
 def test_list_and_one_bill(api):
     listed = api("viewer", "GET", "/api/v1/invoices").json()
     assert listed["total"] == 2 and sum(listed["counts"].values()) == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, ROOT, TEST_CAS, json_lines, run_cli
+from conftest import FIXTURES, ROOT, TEST_CAS, json_lines, run_cli, run_clis
 
 GENUINE_1 = FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"
 GENUINE_2 = FIXTURES / "mailbox" / "genuine-02-abrasf-namespaced.eml"
@@ -40,6 +40,7 @@ def checks_of(invoice: dict) -> dict[str, str]:
     return {c["name"]: c["outcome"] for c in invoice["checks"]}
 
 
+@pytest.mark.slow
 def test_one_approval_makes_the_next_bill_from_an_unseen_bank_ok(tmp_path):
     cfg = starter(tmp_path)
     [first] = ingest(cfg, GENUINE_1)
@@ -66,6 +67,7 @@ def test_one_approval_makes_the_next_bill_from_an_unseen_bank_ok(tmp_path):
     assert len(json_lines(run_cli("audit", "--json", "--config", cfg).stdout)) == 1
 
 
+@pytest.mark.slow
 def test_show_opens_with_a_card_and_lists_failed_checks_first(tmp_path):
     cfg = starter(tmp_path)
     [line] = ingest(cfg, GENUINE_1)
@@ -117,10 +119,10 @@ def test_invoices_by_due_date_with_filters_and_payment(tmp_path, demo_config):
     by_verdict = {i["verdict"]: i["id"] for i in listed}
     forged, april = by_verdict["block"], next(i["id"] for i in listed
                                               if i["reference_month"] == "2026-04")
-    assert [i["id"] for i in json_lines(run_cli(
-        "invoices", "--json", "--verdict", "block", "--config", cfg).stdout)] == [forged]
-    assert [i["id"] for i in json_lines(run_cli(
-        "invoices", "--json", "--month", "2026-04", "--config", cfg).stdout)] == [april]
+    blocked, of_april = run_clis(("invoices", "--json", "--verdict", "block", "--config", cfg),
+                                 ("invoices", "--json", "--month", "2026-04", "--config", cfg))
+    assert [i["id"] for i in json_lines(blocked.stdout)] == [forged]
+    assert [i["id"] for i in json_lines(of_april.stdout)] == [april]
     run_cli("paid", str(april), "--on", "2026-05-19", "--config", cfg)
     paid = json_lines(run_cli("invoices", "--json", "--status", "paid", "--config", cfg).stdout)
     assert [(i["id"], i["desk"]["paid_on"]) for i in paid] == [(april, "2026-05-19")]
@@ -128,8 +130,10 @@ def test_invoices_by_due_date_with_filters_and_payment(tmp_path, demo_config):
                                  cfg).stdout)
     assert {i["id"] for i in payable} == {i["id"] for i in listed} - {april, forged}
     buckets = {}
-    for due in ("overdue", "week", "later"):
-        for i in json_lines(run_cli("invoices", "--json", "--due", due, "--config", cfg).stdout):
+    dues = ("overdue", "week", "later")
+    for due, done in zip(dues, run_clis(*(("invoices", "--json", "--due", due, "--config", cfg)
+                                          for due in dues)), strict=True):
+        for i in json_lines(done.stdout):
             buckets[i["id"]] = (due, i["due_date"])
     assert set(buckets) == {i["id"] for i in listed} - {april}  # a paid bill is not due
     today = date.today().isoformat()

@@ -41,6 +41,7 @@ def test_the_demo_writes_a_config_later_commands_can_use(tmp_path):
     assert "R$ 10.738,04" in listing and "NÃO PAGAR" in listing
 
 
+@pytest.mark.slow
 def test_paid_accepts_a_brazilian_date(tmp_path, demo_config):
     run_cli("ingest", "--config", str(demo_config),
             str(FIXTURES / "mailbox" / "genuine-01-abrasf-bare.eml"))
@@ -53,6 +54,7 @@ def test_paid_accepts_a_brazilian_date(tmp_path, demo_config):
     assert bad.returncode != 0 and "%d/%m/%Y" in bad.stderr
 
 
+@pytest.mark.slow
 def test_metric_declarations_list_warn_and_delete(tmp_path):
     cfg = str(_metric_config(tmp_path))
     empty = run_cli("metrics", "list", "--config", cfg)

@@ -179,6 +179,7 @@ def test_a_metric_bill_over_the_band_fee_fails(tmp_path):
         assert s.get(Invoice, inv_id).verdict == "review"
 
 
+@pytest.mark.slow
 def test_declare_refuses_a_bad_amount_or_cnpj(tmp_path):
     cfg_path = metric_config(tmp_path)
     bad = run_cli("metrics", "declare", "--vendor", "totvs", "--cnpj", A, "--year", "2025",

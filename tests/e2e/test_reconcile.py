@@ -191,6 +191,7 @@ def test_forecast_projects_the_band_reached_and_the_budget(tmp_path):
     assert out["over_budget"] is True  # 63.42 > 60.00
 
 
+@pytest.mark.slow
 def test_the_current_month_carries_its_forecast(tmp_path, demo_config):
     from parsers.months import SAO_PAULO, month_of
 

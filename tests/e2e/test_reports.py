@@ -59,6 +59,7 @@ def report(cfg: Path, *args: str) -> subprocess.CompletedProcess:
     return run_cli("report", "--config", str(cfg), *args)
 
 
+@pytest.mark.slow
 def test_json_report_of_a_month(reported):
     data = json.loads(report(reported, "--month", "2026-03", "--format", "json").stdout)
     assert data["period"] == "2026-03"
@@ -122,6 +123,7 @@ def _html(cfg: Path, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_html_report_is_one_self_contained_file(reported, tmp_path):
     html = _html(reported, tmp_path).read_text("utf-8")
     assert "<svg" in html and "<style>" in html

@@ -48,6 +48,7 @@ def _messages(tmp_path: Path) -> list[Message]:
     return rows
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_bills_documents_leaves_it_pending(tmp_path):
     cfg = write_config(tmp_path, "")
     raw_room = -(-GENUINE.stat().st_size // 4096) * 4096 + 4096  # the raw message fits, no more
@@ -68,6 +69,7 @@ def test_disk_full_while_writing_a_bills_documents_leaves_it_pending(tmp_path):
     assert msg.status == "invoice"
 
 
+@pytest.mark.slow
 def test_a_bill_a_fault_quarantined_before_is_retried(tmp_path):
     from pipeline.config import settings as config_mod
     from pipeline.ingest.ingestor import Ingestor

@@ -23,6 +23,7 @@ def _configs(tmp_path: Path, pki: Pki, server: StandIn) -> tuple[str, str]:
     return str(plain), str(with_cert)
 
 
+@pytest.mark.slow
 def test_usage_errors(tmp_path: Path, pki: Pki, server: StandIn) -> None:
     plain, _cert = _configs(tmp_path, pki, server)
     proc = run_cli("verify", "--config", plain, check=False)
@@ -51,6 +52,7 @@ def test_skipped_then_verified_once_a_certificate_is_configured(tmp_path: Path, 
     assert "nothing to verify" in again and len(server.state.requests) == 2
 
 
+@pytest.mark.slow
 def test_issuer_down_then_back(tmp_path: Path, pki: Pki, server: StandIn) -> None:
     _plain, cert = _configs(tmp_path, pki, server)
     server.state.mode = "503"

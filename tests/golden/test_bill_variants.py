@@ -96,6 +96,7 @@ def unreadable(tmp_path_factory):
                                  NEEDS_A_PERSON.items()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(READABLE))
 def test_genuine_variants_read_right_and_are_ok(readable, name):
     i, _make, verdict = READABLE[name]
@@ -111,6 +112,7 @@ def test_genuine_variants_read_right_and_are_ok(readable, name):
     assert b["pix"]["payload"] == facts["pix"]["payload"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(NEEDS_A_PERSON))
 def test_what_cannot_be_read_goes_to_a_person_never_block(unreadable, name):
     i, _make, read = NEEDS_A_PERSON[name]

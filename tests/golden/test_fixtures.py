@@ -179,6 +179,7 @@ def signer_cnpj(signature: etree._Element) -> str:
 # ---- (a) determinism ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_regenerating_gives_byte_identical_files(tmp_path):
     from fixtures.generate import write_all
 

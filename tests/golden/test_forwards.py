@@ -46,6 +46,7 @@ def cfg(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_colleagues_inline_forward_is_review_not_block(tmp_path, cfg):
     eml = inline_forward(tmp_path, "Maria Souza <maria@example.com.br>")
     [line] = json_lines(run_cli("ingest", "--json", "--config", str(cfg), str(eml)).stdout)
@@ -63,6 +64,7 @@ def test_a_colleagues_inline_forward_is_review_not_block(tmp_path, cfg):
     assert "revisar: encaminhada por maria@example.com.br, confira com o original" in card
 
 
+@pytest.mark.slow
 def test_an_inline_forward_from_outside_the_company_is_still_refused(tmp_path, cfg):
     eml = inline_forward(tmp_path, "Golpista <financeiro@serpro-gov.com>")
     [line] = json_lines(run_cli("ingest", "--json", "--config", str(cfg), str(eml)).stdout)

@@ -41,6 +41,7 @@ def ingested(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return cfg, by_case
 
 
+@pytest.mark.slow
 def test_every_line_has_every_key(ingested):
     _cfg, lines = ingested
     for case, line in lines.items():
@@ -141,6 +142,7 @@ def test_resent_bill_is_a_duplicate(ingested, case):
     assert line["status"] == "duplicate" and "already stored" in line["reason"]
 
 
+@pytest.mark.slow
 def test_same_message_twice_is_duplicate_and_stored_once(ingested):
     cfg, lines = ingested
     genuine = cases("genuine")[0]
@@ -187,6 +189,7 @@ def test_thirty_megabytes_of_junk_named_boleto_pdf(tmp_path, demo_config):
     assert lines[1]["status"] == "invoice"  # the run went on
 
 
+@pytest.mark.slow
 def test_human_table_names_the_failing_check(ingested, tmp_path, demo_config):
     tampered = cases("tampered")[0]
     out = run_cli("ingest", "--config", str(demo_config), str(FIXTURES / tampered["file"])).stdout
@@ -204,6 +207,7 @@ def test_oversize_message_is_quarantined_without_parsing(tmp_path, demo_config):
     assert line["status"] == "quarantined" and "over the 2,000 byte limit" in line["reason"]
 
 
+@pytest.mark.slow
 def test_a_message_left_pending_by_a_crash_is_judged_on_the_next_run(tmp_path, demo_config):
     from pipeline.config import settings as config
     from pipeline.ingest.ingestor import Ingestor
@@ -224,6 +228,7 @@ def test_status_counts_the_quarantine(ingested):
     assert f"messages in quarantine: {len(cases('hostile'))}" in out
 
 
+@pytest.mark.slow
 def test_a_hostile_amount_is_quarantined_and_the_batch_goes_on(tmp_path, demo_config):
     from email import message_from_bytes
 
@@ -246,6 +251,7 @@ def test_a_hostile_amount_is_quarantined_and_the_batch_goes_on(tmp_path, demo_co
     assert lines[1]["status"] == "invoice"
 
 
+@pytest.mark.slow
 def test_a_stored_bill_resent_with_another_boleto_is_quarantined_not_a_duplicate(demo_config):
     from email import message_from_bytes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session
 
 from pipeline.config import settings as config_mod
@@ -15,6 +16,7 @@ def _bank_check(line: dict) -> dict:
     return next(c for c in line["invoice"]["checks"] if c["name"] == "boleto.bank_allowed")
 
 
+@pytest.mark.slow
 def test_a_bank_a_person_confirmed_vouches_for_the_next_bill(demo_config):
     # No banks configured: the workers cannot know the store's learned banks, the writer must.
     text = demo_config.read_text("utf-8").replace('banks = ["001"]', "banks = []")
@@ -33,6 +35,7 @@ def test_a_bank_a_person_confirmed_vouches_for_the_next_bill(demo_config):
     assert check["outcome"] == "pass" and "seen on" in check["detail"]
 
 
+@pytest.mark.slow
 def test_signer_chain_is_judged_the_same_in_the_workers(demo_config):
     # The genuine fixtures' notes are signed by the provider under the trusted test PKI.
     files = [str(FIXTURES / c["file"]) for c in cases("genuine")]

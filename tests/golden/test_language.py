@@ -26,7 +26,7 @@ from pipeline.notify.rules import evaluate_time_rules
 from storage import open_store
 from storage.alert_models import Alert
 
-from conftest import FIXTURES, json_lines, run_cli
+from conftest import FIXTURES, json_lines, run_cli, run_clis
 from harness.smtp_server import write_config
 
 ENGLISH = re.compile(
@@ -127,19 +127,22 @@ def test_the_cli_tables_and_cards_are_portuguese(store):
     ids = [obj["id"] for obj in json_lines(run_cli("invoices", "--json", "--config",
                                                    str(cfg)).stdout)]
     assert len(ids) == 20  # 8 genuine, 11 tampered, 1 for review (the duplicate is not a bill)
-    for inv_id in ids:
-        card = run_cli("show", str(inv_id), "--config", str(cfg)).stdout
+    for done in run_clis(*(("show", str(inv_id), "--config", str(cfg)) for inv_id in ids)):
+        card = done.stdout
         assert "Valor: R$" in card and "verificações (falhas primeiro):" in card
         assert english_in(card) == [], card
 
 
+@pytest.mark.slow
 def test_the_reports_are_portuguese(store):
     cfg, _ = store
-    for year in ("2025", "2026"):
-        html = run_cli("report", "--year", year, "--format", "html", "--config",
-                       str(cfg)).stdout
+    years = ("2025", "2026")
+    done = run_clis(*(("report", "--year", year, "--format", form, "--config", str(cfg))
+                      for year in years for form in ("html", "csv")))
+    for year, html_done, csv_done in zip(years, done[::2], done[1::2], strict=True):
+        html = html_done.stdout
         assert english_in(visible(html)) == [], year
-        raw = run_cli("report", "--year", year, "--format", "csv", "--config", str(cfg)).stdout
+        raw = csv_done.stdout
         rows = list(csv.DictReader(io.StringIO(raw.lstrip("\ufeff")), delimiter=";"))
         assert english_in(raw) == [], year
         blocked = [r for r in rows if r["veredito"] == "NÃO PAGAR"]
@@ -167,6 +170,7 @@ def test_every_alert_is_portuguese_and_has_no_terminal_command(store):
         assert english_in(text) == [], (a.kind, english_in(text))
 
 
+@pytest.mark.slow
 def test_the_json_contract_keeps_english_details_and_its_keys(store):
     cfg, _ = store
     listed = json_lines(run_cli("invoices", "--json", "--config", str(cfg)).stdout)

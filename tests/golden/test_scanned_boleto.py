@@ -37,6 +37,7 @@ def _bill_with_boleto(tmp_path, blank: bool):
     return case, path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blank", [False, True])
 def test_scanned_boleto_needs_a_person(tmp_path, demo_config, blank):
     case, path = _bill_with_boleto(tmp_path, blank)

@@ -28,6 +28,7 @@ def ingested(tmp_path_factory) -> dict[str, dict]:
     return _ingest(tmp_path_factory.mktemp("signers"), DEMO_CONFIG)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c["case"] for c in SIGNERS])
 def test_each_shape_gets_its_verdict(ingested, case):
     expect = next(c for c in SIGNERS if c["case"] == case)["expect"]
@@ -58,6 +59,7 @@ def test_a_cancelled_note_is_blocked_even_though_its_signature_holds(ingested):
     assert checks["nfse.signature"] == "pass" and checks["nfse.not_cancelled"] == "fail"
 
 
+@pytest.mark.slow
 def test_without_the_test_cas_no_shape_is_ok(tmp_path):
     # The same mail judged with the shipped bundle only: the test PKI is not ICP-Brasil.
     plain = DEMO_CONFIG.split("[authenticity]")[0]

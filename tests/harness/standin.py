@@ -262,7 +262,9 @@ class StandIn:
         ctx.verify_mode = ssl.CERT_REQUIRED
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # serve_forever looks for shutdown() every poll_interval: 0.5 s by default, at each stop
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={
+            "poll_interval": 0.02}, daemon=True)
 
     @property
     def issnet_url(self) -> str:

@@ -139,6 +139,7 @@ def test_new_and_block_alerts_arrive_once_with_their_content(tmp_path, smtp_serv
     assert {a["status"] for a in listed} == {"sent"} and len(listed) == 2
 
 
+@pytest.mark.slow
 def test_a_bill_needing_review_gets_a_review_alert(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port, contract="111111")  # not the bill's contract
     [line] = ingest(cfg, GENUINE_03)
@@ -188,6 +189,7 @@ def test_paid_refuses_a_blocked_bill_without_force(tmp_path, smtp_server):
         assert s.get(Invoice, 1).paid_at is None
 
 
+@pytest.mark.slow
 def test_a_missing_monthly_bill_is_reported_after_day_d(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port, alerts_extra="kinds = ['missing']")
     ingest(cfg, GENUINE_03)
@@ -220,6 +222,7 @@ def _reconcile(cfg: Path, expected: str, outcome: str) -> None:
         s.commit()
 
 
+@pytest.mark.slow
 def test_a_bill_above_what_it_should_cost_gets_an_overcharge_alert(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port, alerts_extra="kinds = ['over']")
     ingest(cfg, GENUINE_03)
@@ -236,6 +239,7 @@ def test_a_bill_above_what_it_should_cost_gets_an_overcharge_alert(tmp_path, smt
     assert "valor cobrado = consumo medido" in text
 
 
+@pytest.mark.slow
 def test_a_bill_below_expected_is_no_overcharge(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port, alerts_extra="kinds = ['over']")
     ingest(cfg, GENUINE_03)

@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from pipeline.config import settings as config_mod
@@ -43,6 +44,7 @@ def outbox(engine) -> list[Alert]:
         return list(s.exec(select(Alert).order_by(Alert.id)).all())
 
 
+@pytest.mark.slow
 def test_the_email_links_to_the_desk_and_says_what_to_do(tmp_path):
     _cfg, _config, engine = setup(tmp_path, GENUINE_03, desk=True)
     [new] = outbox(engine)
@@ -51,12 +53,14 @@ def test_the_email_links_to_the_desk_and_says_what_to_do(tmp_path):
     assert new.subject.endswith("ok, mas não conferida na prefeitura / e-mail não autenticado")
 
 
+@pytest.mark.slow
 def test_a_first_import_of_old_bills_announces_none(tmp_path):
     # The bill is from March 2026 and was due on 20/04/2026: long past today.
     _cfg, _config, engine = setup(tmp_path, GENUINE_03, max_age=20)
     assert outbox(engine) == []
 
 
+@pytest.mark.slow
 def test_an_unpaid_bill_past_its_due_date_gets_one_overdue_alert(tmp_path):
     _cfg, config, engine = setup(tmp_path, GENUINE_03)
     with Session(engine) as s:
@@ -87,6 +91,7 @@ def test_the_missing_rule_waits_for_pending_mail(tmp_path):
     assert "missing:serpro:261074:2026-03" in keys
 
 
+@pytest.mark.slow
 def test_a_vendor_email_that_could_not_be_read_is_its_own_alert_and_not_missing(tmp_path):
     _cfg, config, engine = setup(tmp_path, BROKEN)
     with Session(engine) as s:
@@ -107,6 +112,7 @@ def test_a_vendor_email_that_could_not_be_read_is_its_own_alert_and_not_missing(
     assert "recebida, não lida" in to_csv(report).decode("utf-8-sig")
 
 
+@pytest.mark.slow
 def test_subject_unfolded_date_with_a_real_offset_and_the_line_in_groups(tmp_path):
     _cfg, config, engine = setup(tmp_path, GENUINE_03)
     [new] = outbox(engine)
@@ -122,6 +128,7 @@ def test_subject_unfolded_date_with_a_real_offset_and_the_line_in_groups(tmp_pat
     assert "00190.00009 02934.471828 86954.453170 4 14220001073804" in new.body_text
 
 
+@pytest.mark.slow
 def test_the_outbox_listing_speaks_portuguese(tmp_path):
     cfg, _config, _engine = setup(tmp_path, GENUINE_03)
     listing = run_cli("alerts", "list", "--config", str(cfg), env={"COLUMNS": "250"}).stdout
@@ -130,6 +137,7 @@ def test_the_outbox_listing_speaks_portuguese(tmp_path):
     assert "pending" not in listing
 
 
+@pytest.mark.slow
 def test_an_old_unreadable_vendor_email_found_on_a_first_import_is_not_news(tmp_path):
     _cfg, config, engine = setup(tmp_path, BROKEN, max_age=20)
     with Session(engine) as s:

@@ -20,6 +20,7 @@ def _job(name: str):
     return dict(SINGLETON_JOBS)[name]
 
 
+@pytest.mark.slow
 def test_alert_job_delivers_the_new_bill_alert(tmp_path, smtp_server, monkeypatch):
     monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
     cfg = write_config(tmp_path, smtp_server.port)
@@ -33,6 +34,7 @@ def test_alert_job_delivers_the_new_bill_alert(tmp_path, smtp_server, monkeypatc
     assert [m["X-Confere-Alert"] for m in smtp_server.messages()] == keys
 
 
+@pytest.mark.slow
 def test_alert_job_without_the_smtp_password_logs_and_goes_on(tmp_path, smtp_server,
                                                                monkeypatch, caplog):
     monkeypatch.delenv("CONFERE_TEST_SMTP_PASSWORD", raising=False)
@@ -45,6 +47,7 @@ def test_alert_job_without_the_smtp_password_logs_and_goes_on(tmp_path, smtp_ser
     assert "CONFERE_TEST_SMTP_PASSWORD" in caplog.text
 
 
+@pytest.mark.slow
 def test_issuer_job_without_a_certificate_asks_nobody(tmp_path, smtp_server):
     cfg = write_config(tmp_path, smtp_server.port)
     run_cli("ingest", "--config", str(cfg), str(GENUINE), env=ENV)
@@ -80,3 +83,39 @@ def test_the_daemon_sends_calendar_alerts_only_after_reading_the_mailbox(tmp_pat
         daemon.housekeeping()  # ...then the calendar is asked
     keys = [m["X-Confere-Alert"] for m in smtp_server.messages()]
     assert "bill:1:new" in keys
+
+
+def test_the_first_catch_up_sends_the_held_alerts_at_once(tmp_path, smtp_server, monkeypatch,
+                                                          caplog):
+    """The alerts held back for the catch-up go out with it, not at the next housekeeping
+    (a minute later); later ticks leave them to the housekeeping; a stop skips them."""
+    from pipeline.ingest.sandbox import Sandbox
+    from scheduler.daemon import Daemon
+
+    monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / GENUINE.name).write_bytes(GENUINE.read_bytes())
+    cfg = write_config(tmp_path, smtp_server.port)
+    cfg.write_text(cfg.read_text("utf-8").replace(
+        "[alerts]", f'[[mailboxes]]\nname = "local"\npath = "{mail}"\n\n[alerts]'), "utf-8")
+    config = config_mod.load(cfg)
+    with Sandbox(workers=1) as sandbox:
+        stopped = Daemon(config, open_store(config.database_url), sandbox)
+        stopped.watcher.prepare()
+        stopped.stop.set()  # told to stop: the catch-up's alerts wait for the next start
+        stopped.mail_tick()
+        assert stopped.caught_up.is_set() and smtp_server.messages() == []
+    with Sandbox(workers=1) as sandbox:
+        daemon = Daemon(config, open_store(config.database_url), sandbox)
+        daemon.watcher.prepare()
+        with caplog.at_level(logging.INFO, logger="confere.daemon"):
+            daemon.mail_tick()  # the bill is read, then the alerts run: no housekeeping
+            keys = [m["X-Confere-Alert"] for m in smtp_server.messages()]
+            assert "bill:1:new" in keys
+            assert caplog.text.count("first catch-up done") == 1
+            daemon._last_process = 0.0  # a later tick that processes again (on time)...
+            daemon.mail_tick()
+            assert caplog.text.count("first catch-up done") == 1  # ...leaves the alerts be
+            daemon.housekeeping()  # the next housekeeping sends nothing again
+    assert [m["X-Confere-Alert"] for m in smtp_server.messages()] == keys

@@ -69,6 +69,7 @@ def test_smtp_down_then_up_delivers_exactly_once(tmp_path):
     assert row["sent_at"] is not None
 
 
+@pytest.mark.slow
 def test_a_failed_try_waits_its_backoff_then_gives_up_after_max_attempts(tmp_path):
     config, engine = one_alert(tmp_path, free_port(), "backoff_max = 120", backoff=60)
     now = utcnow()
@@ -90,6 +91,7 @@ def test_a_failed_try_waits_its_backoff_then_gives_up_after_max_attempts(tmp_pat
     assert (row.status, row.attempts) == ("pending", 0)
 
 
+@pytest.mark.slow
 def test_a_row_is_claimed_by_one_sender_only(tmp_path):
     _config, engine = one_alert(tmp_path, free_port())
     [row] = outbox(engine)
@@ -98,6 +100,7 @@ def test_a_row_is_claimed_by_one_sender_only(tmp_path):
     assert _claim(engine, row.id, now) is None  # leased to the first sender
 
 
+@pytest.mark.slow
 def test_a_crash_after_the_server_accepted_resends_with_the_same_message_id(tmp_path,
                                                                             smtp_server):
     config, engine = one_alert(tmp_path, smtp_server.port)
@@ -117,6 +120,7 @@ def test_a_crash_after_the_server_accepted_resends_with_the_same_message_id(tmp_
     assert row.status == "sent"
 
 
+@pytest.mark.slow
 def test_a_missing_password_variable_is_named_and_nothing_is_tried(tmp_path, monkeypatch,
                                                                    smtp_server):
     config, engine = one_alert(tmp_path, smtp_server.port)
@@ -128,6 +132,7 @@ def test_a_missing_password_variable_is_named_and_nothing_is_tried(tmp_path, mon
     assert smtp_server.messages() == []
 
 
+@pytest.mark.slow
 def test_no_recipients_keeps_alerts_queued(tmp_path):
     config, engine = one_alert(tmp_path, free_port())
     bare = config_mod.from_dict({**config.settings.model_dump(mode="json"),
@@ -166,6 +171,7 @@ def test_outbox_on_postgresql_writes_once_and_delivers_once(postgres_url, smtp_s
             conn.exec_driver_sql("DELETE FROM alerts")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_delivery_over_starttls_and_implicit_tls(tmp_path, security):
     context, cert = self_signed(tmp_path)
@@ -180,6 +186,7 @@ def test_delivery_over_starttls_and_implicit_tls(tmp_path, security):
         server.stop()
 
 
+@pytest.mark.slow
 def test_an_untrusted_certificate_is_refused(tmp_path):
     context, _cert = self_signed(tmp_path)
     server = SmtpServer(starttls=context).start()

@@ -176,6 +176,7 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_spoofed_sender_is_blocked_on_ingest(tmp_path: Path) -> None:
     good = tmp_path / "good.eml"
     good.write_bytes(signed(GENUINE_EML.read_bytes(), SERPRO_KEY, "serpro.gov.br"))
@@ -206,6 +207,7 @@ def test_dnsfunc_pinned_first_and_off_means_no_network() -> None:
     ("dmarc=fail header.from=example.com.br; spf=fail", "block"),
     ("dmarc=pass header.from=example.com.br", "ok"),
 ])
+@pytest.mark.slow
 def test_a_forward_is_judged_by_its_own_authentication(tmp_path, results, verdict):
     """A forged "forward" from our own domain is how an outsider would pass the sender check."""
     from email.message import EmailMessage

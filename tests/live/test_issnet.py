@@ -36,6 +36,7 @@ def _password(p12_password: None) -> None:
     """Every test here runs with the certificate password set."""
 
 
+@pytest.mark.slow
 def test_genuine_note_passes(stored: Path, pki: Pki, server: StandIn) -> None:
     checks, verdict, _inv = verify(write_config(stored, pki, server))
     assert checks["authenticity.issnet"].startswith("pass"), checks["authenticity.issnet"]
@@ -170,6 +171,7 @@ def test_no_certificate_is_skipped_with_link(stored: Path) -> None:
     assert verdict == "ok"
 
 
+@pytest.mark.slow
 def test_ingest_with_certificate_end_to_end(tmp_path: Path, pki: Pki, server: StandIn) -> None:
     path = tmp_path / "confere.toml"
     path.write_text(DEMO_CONFIG.format(db=f"sqlite:///{tmp_path / 'db.sqlite'}",

@@ -7,6 +7,8 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import settings as config_mod
 from pipeline.mail.imap import ImapSource
 from pipeline.mail.selection import Selector
@@ -15,6 +17,7 @@ from conftest import run_cli
 from harness.dovecot import mailbox_toml, write_config
 
 
+@pytest.mark.slow
 def test_a_refused_login_is_said_once_in_plain_words(dovecot, tmp_path):
     user = dovecot.add_user("wrongpass")
     wrong = tmp_path / "wrong-password"

@@ -25,6 +25,7 @@ def _password(p12_password: None) -> None:
     """Every test here runs with the certificate password set."""
 
 
+@pytest.mark.slow
 def test_genuine_national_note_passes(stored: Path, pki: Pki, server: StandIn) -> None:
     checks, verdict, _inv = verify(write_config(stored, pki, server), layout="nacional")
     assert checks["authenticity.sefin"].startswith("pass"), checks["authenticity.sefin"]

@@ -192,6 +192,7 @@ def test_local_source_keys_are_stable(tmp_path):
     assert [k for k, _ in src.messages()] == [str(box / "genuine-01-abrasf-bare.eml")]
 
 
+@pytest.mark.slow
 def test_a_real_bill_inside_winmail_dat_is_judged_through_ingest(tmp_path, demo_config):
     from email import message_from_bytes as parse_bytes
 

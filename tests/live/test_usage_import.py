@@ -122,6 +122,7 @@ def test_json_lines_with_contratante_and_type(tmp_path):
     assert (ev.contract, ev.contratante, ev.id_servico) == ("261074", "12345678000195", "16")
 
 
+@pytest.mark.slow
 def test_the_command_line_imports_and_names_file_line_and_field(tmp_path, demo_config):
     f = write_csv(tmp_path / "u.csv", [
         f"2026-10-05T10:00:00-03:00,261074,{CONSULTAR},A,B,200,c1",

@@ -52,6 +52,7 @@ def test_a_new_vendor_from_config_alone(tmp_path):
     assert not cfg.vendors["acme"].sender_matches("acme.com.br.evil.example")
 
 
+@pytest.mark.slow
 def test_init_writes_a_starter_that_loads(tmp_path):
     target = tmp_path / "confere.toml"
     run_cli("init", "--config", str(target))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from email.utils import formataddr
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,7 @@ def test_a_qr_that_is_not_a_good_pix_never_fails_alone(others):
 NAME = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60)
 
 
+@pytest.mark.slow
 @SOME
 @given(NAME, st.lists(st.integers(min_value=0, max_value=200), max_size=4),
        st.sampled_from(["faturamento@serpro.gov.br", "Faturamento@SERPRO.gov.br",
