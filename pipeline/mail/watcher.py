@@ -133,7 +133,10 @@ class Watcher:
         thread.start()
         results: list[Result] | None = None
         try:
-            while not self.stop.is_set():
+            while True:
+                if self.stop.is_set():  # judged up to here (a due pass counts as done)
+                    results = results if results is not None or not process_anyway else []
+                    break
                 finished = polled.is_set()
                 if not (self._arrived.is_set() or (finished and process_anyway)):
                     if finished:

@@ -53,6 +53,7 @@ def test_workers_end_when_the_daemon_is_killed():
     import subprocess
     import sys
     import time
+    from pathlib import Path
 
     code = ("import sys, time\n"
             "from pipeline.ingest.sandbox import Sandbox\n"
@@ -68,7 +69,7 @@ def test_workers_end_when_the_daemon_is_killed():
 
     def alive(pid):
         try:
-            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return False
         return state != "Z"
