@@ -60,12 +60,8 @@ def test_issuer_job_without_a_certificate_asks_nobody(tmp_path, smtp_server):
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def test_the_daemon_sends_calendar_alerts_only_after_reading_the_mailbox(tmp_path, smtp_server,
-                                                                        monkeypatch):
-    """A first start must not say 'Fatura não recebida' for a bill waiting in the mailbox."""
-    from pipeline.ingest.sandbox import Sandbox
-    from scheduler.daemon import Daemon
-
+def _genuine_bill_waiting(tmp_path, smtp_server, monkeypatch):
+    """A config whose local mailbox holds one genuine bill, alerts to the SMTP stand-in."""
     monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
     mail = tmp_path / "mail"
     mail.mkdir()
@@ -74,6 +70,16 @@ def test_the_daemon_sends_calendar_alerts_only_after_reading_the_mailbox(tmp_pat
     cfg.write_text(cfg.read_text("utf-8").replace(
         "[alerts]", f'[[mailboxes]]\nname = "local"\npath = "{mail}"\n\n[alerts]'), "utf-8")
     config = config_mod.load(cfg)
+    return config
+
+
+def test_the_daemon_sends_calendar_alerts_only_after_reading_the_mailbox(tmp_path, smtp_server,
+                                                                        monkeypatch):
+    """A first start must not say 'Fatura não recebida' for a bill waiting in the mailbox."""
+    from pipeline.ingest.sandbox import Sandbox
+    from scheduler.daemon import Daemon
+
+    config = _genuine_bill_waiting(tmp_path, smtp_server, monkeypatch)
     with Sandbox(workers=1) as sandbox:
         daemon = Daemon(config, open_store(config.database_url), sandbox)
         daemon.watcher.prepare()
@@ -92,14 +98,7 @@ def test_the_first_catch_up_sends_the_held_alerts_at_once(tmp_path, smtp_server,
     from pipeline.ingest.sandbox import Sandbox
     from scheduler.daemon import Daemon
 
-    monkeypatch.setenv("CONFERE_TEST_SMTP_PASSWORD", PASSWORD)
-    mail = tmp_path / "mail"
-    mail.mkdir()
-    (mail / GENUINE.name).write_bytes(GENUINE.read_bytes())
-    cfg = write_config(tmp_path, smtp_server.port)
-    cfg.write_text(cfg.read_text("utf-8").replace(
-        "[alerts]", f'[[mailboxes]]\nname = "local"\npath = "{mail}"\n\n[alerts]'), "utf-8")
-    config = config_mod.load(cfg)
+    config = _genuine_bill_waiting(tmp_path, smtp_server, monkeypatch)
     with Sandbox(workers=1) as sandbox:
         stopped = Daemon(config, open_store(config.database_url), sandbox)
         stopped.watcher.prepare()
