@@ -195,8 +195,8 @@ class Ingestor:
             dup = _existing_invoice(s, invoice)
             issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
             _fill_headers(row, m)
-            # No autoflush until the checks are written: the message's row is then updated
-            # once (headers and status together), not before each statement.
+            # The message's row stays out of the session (written once, by _close); nothing
+            # pending is flushed before the checks are written.
             with s.no_autoflush:
                 self._store_documents(s, row, m, writing)
                 if dup is not None:
