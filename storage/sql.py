@@ -44,11 +44,15 @@ def _connection(session: Session | Connection) -> Connection:
     return session.connection() if isinstance(session, Session) else session
 
 
+def _dialect(session: Session | Connection) -> Any:
+    """SQLAlchemy's module for the store's dialect (PostgreSQL or SQLite), for ON CONFLICT."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    return postgresql if bind.dialect.name == "postgresql" else sqlite
+
+
 def _insert(session: Session | Connection, model: type[SQLModel] | Table) -> Any:
     """The dialect's INSERT (PostgreSQL's or SQLite's), which knows ON CONFLICT."""
-    bind = session.get_bind() if isinstance(session, Session) else session
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(_table(model))
+    return _dialect(session).insert(_table(model))
 
 
 def insert_ignore(session: Session | Connection, model: type[SQLModel] | Table,
@@ -88,17 +92,15 @@ def replace_rows(session: Session | Connection, model: type[SQLModel] | Table,
     """
     if not rows:
         return
-    columns = tuple(rows[0])
-    bind = session.get_bind() if isinstance(session, Session) else session
-    stmt = _replace_statement(bind.dialect.name, _table(model), columns, tuple(key), tuple(keep))
+    stmt = _replace_statement(_dialect(session), _table(model), tuple(rows[0]), tuple(key),
+                              tuple(keep))
     _connection(session).execute(stmt, list(rows))
 
 
 @functools.lru_cache(maxsize=64)
-def _replace_statement(dialect_name: str, table: Table, columns: tuple[str, ...],
+def _replace_statement(dialect: Any, table: Table, columns: tuple[str, ...],
                        key: tuple[str, ...], keep: tuple[str, ...]) -> Any:
     """Built once per table and columns (`excluded` copies every column of the table)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=list(key),

@@ -133,22 +133,18 @@ class Watcher:
         thread.start()
         results: list[Result] | None = None
         try:
-            while True:
-                if self.stop.is_set():  # judged up to here (a due pass counts as done)
-                    results = results if results is not None or not process_anyway else []
-                    break
+            while not self.stop.is_set():
                 finished = polled.is_set()
-                if not (self._arrived.is_set() or (finished and process_anyway)):
-                    if finished:
-                        break
-                    polled.wait(0.1)
-                    continue
-                got = self.process_pending()
-                results = (results or []) + got
-                if finished and not got:
+                if self._arrived.is_set() or (finished and process_anyway):
+                    got = self.process_pending()
+                    results = (results or []) + got
+                    if got:
+                        continue
+                if finished:
                     break
-                if not got:  # the poll has not stored the next batch yet
-                    polled.wait(0.2)
+                polled.wait(0.2)  # the poll has not stored the next batch yet
+            if self.stop.is_set() and results is None and process_anyway:
+                results = []  # told to stop: the due pass counts as done, as it did alone
         except BaseException:
             self.stop.set()  # Ctrl-C in a command: the poll stops at a message boundary too
             raise
