@@ -214,8 +214,10 @@ class Dovecot:
         for pid in tree:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        # Every process, not just the master: a child still dying holds its listening
+        # socket (anvil's), and a restart then fails with "Socket already exists".
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _running(master):
+        while time.monotonic() < deadline and any(_running(pid) for pid in tree):
             time.sleep(0.02)
         _forget(pidfile, master)
         while time.monotonic() < deadline:
