@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import CursorResult, Table, insert, text
+from sqlalchemy import CursorResult, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -85,7 +85,8 @@ def upsert(session: Session | Connection, model: type[SQLModel] | Table, rows: S
 
 def replace_rows(session: Session | Connection, model: type[SQLModel] | Table,
                  rows: Sequence[Row], *, key: Sequence[str], keep: Sequence[str] = ()) -> None:
-    """INSERT, or on a conflict on key overwrite the row's other columns but `keep`.
+    """INSERT, or on a conflict on key overwrite the row's other columns but `keep`. Held
+    when deferring.
 
     The statement takes its values as parameters (`excluded`), so it is compiled once per
     table and columns, not once per call as a statement with the values inlined is.
@@ -94,7 +95,7 @@ def replace_rows(session: Session | Connection, model: type[SQLModel] | Table,
         return
     stmt = _replace_statement(_dialect(session), _table(model), tuple(rows[0]), tuple(key),
                               tuple(keep))
-    _connection(session).execute(stmt, list(rows))
+    _write(session, stmt, rows)
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,22 +111,96 @@ def _replace_statement(dialect: Any, table: Table, columns: tuple[str, ...],
 def bulk_insert(session: Session | Connection, model: type[SQLModel] | Table,
                 rows: Sequence[Row]) -> None:
     """One executemany INSERT of plain rows, no ORM objects (a bill's checks, say), on the
-    session's connection: pending ORM changes are not flushed first."""
+    session's connection: pending ORM changes are not flushed first. Held when deferring."""
     if rows:
-        _connection(session).execute(insert(_table(model)), list(rows))
+        _write(session, _insert_statement(_table(model)), rows)
+
+
+def update_rows(session: Session | Connection, model: type[SQLModel] | Table,
+                rows: Sequence[Row]) -> None:
+    """UPDATE rows by id: each row is {"id": ..., column: new value, ...}, the same columns in
+    every row (one executemany). Held when deferring."""
+    if rows:
+        columns = tuple(c for c in rows[0] if c != "id")
+        _write(session, _update_statement(_table(model), columns),
+               [{"row_id": r["id"], **{c: r[c] for c in columns}} for r in rows])
+
+
+def row_values(obj: SQLModel) -> dict[str, Any]:
+    """A model object's column values but its id, for a Core INSERT."""
+    return {c.name: getattr(obj, c.name) for c in _table(type(obj)).columns if c.name != "id"}
 
 
 def insert_row(session: Session | Connection, obj: SQLModel) -> int:
     """INSERT one model object's values by Core, not flushed through the ORM; its new id.
 
     The object stays out of the session (transient): nothing is tracked or written again.
+    Never deferred: the id is read back now.
     """
-    table = _table(type(obj))
-    values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
     # The values as parameters, not in the statement: it is then compiled once, and no bind
     # parameter objects are built per call.
-    result = _connection(session).execute(insert(table), values)
+    result = _connection(session).execute(_insert_statement(_table(type(obj))), row_values(obj))
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(table: Table) -> Any:
+    return insert(table)
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    return (update(table).where(table.c.id == bindparam("row_id"))
+            .values({c: bindparam(c) for c in columns}))
+
+
+# -- deferred writes: a batch of bills, one executemany per statement --------------------------
+
+DEFERRED = "confere.deferred_writes"  # the key of a session's held writes in session.info
+Held = dict[tuple[Any, tuple[str, ...]], list[Row]]
+
+
+def _write(session: Session | Connection, stmt: Any, rows: Sequence[Row]) -> None:
+    """Run a write that returns nothing now, or hold it when the session is deferring."""
+    held: Held | None = session.info.get(DEFERRED) if isinstance(session, Session) else None
+    if held is None:
+        _connection(session).execute(stmt, list(rows))
+    else:
+        held.setdefault((stmt, tuple(rows[0])), []).extend(rows)
+
+
+@contextlib.contextmanager
+def deferring(session: Session) -> Iterator[None]:
+    """Hold the session's writes that return nothing (bulk_insert, update_rows, replace_rows)
+    until flush_deferred, which runs each statement once over all its rows.
+
+    For a batch of bills in one transaction: a table then costs one round trip a batch, not
+    one a bill. Code that reads rows written in the batch calls flush_deferred first; the
+    block must flush before it ends (a commit with held rows would lose them).
+    """
+    held: Held = {}
+    session.info[DEFERRED] = held
+    try:
+        yield
+    except BaseException:
+        held.clear()
+        raise
+    finally:
+        session.info.pop(DEFERRED, None)
+    if held:
+        raise RuntimeError("deferred writes were not flushed")
+
+
+def flush_deferred(session: Session | Connection) -> None:
+    """Run the held writes, in the order their statements were first held (no-op when none:
+    a read that needs the batch's rows calls this first)."""
+    held: Held | None = session.info.get(DEFERRED) if isinstance(session, Session) else None
+    if not held:
+        return
+    conn = _connection(session)
+    for (stmt, _columns), rows in held.items():
+        conn.execute(stmt, rows)
+    held.clear()
 
 
 SQLITE_ROWS = 500  # rows per multi-row INSERT on SQLite (far below its 32,766 variables)

@@ -25,7 +25,7 @@ from pipeline.issuers.issnet import IssnetClient, Query
 from pipeline.issuers.links import issnet_link, sefin_link
 from pipeline.issuers.sefin import SefinClient
 from storage import BlobStore, Invoice, Message, from_cents, utcnow
-from storage.sql import insert_row
+from storage.sql import bulk_insert, row_values
 from storage.verification_models import Verification
 
 CHECK_NAMES = {"issnet": "authenticity.issnet", "sefin": "authenticity.sefin"}
@@ -202,7 +202,7 @@ def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool 
     row.outcome, row.detail, row.link, row.checked_at = check.outcome, check.detail, link, now
     row.next_attempt_at = _retry_at(now, row.attempts, a) if check.outcome == "unknown" else None
     if new:  # nothing reads it back in this transaction: a Core INSERT, no ORM flush
-        insert_row(session, row)
+        bulk_insert(session, Verification, [row_values(row)])
     else:
         session.add(row)
     return check

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from pipeline.checks.vocabulary import Check, verdict
 from storage import CheckRow, Invoice, utcnow
-from storage.sql import bulk_insert
+from storage.sql import bulk_insert, update_rows
 
 
 def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *,
@@ -31,8 +30,7 @@ def record_checks(session: Session, invoice: Invoice, checks: Iterable[Check], *
              "checked_at": now} for c in by_name.values()])
         judged = verdict(by_name.values())
         if judged != invoice.verdict:  # the invoice row was inserted with its offline verdict
-            session.execute(update(Invoice).where(Invoice.id == invoice.id)  # type: ignore[arg-type]
-                            .values(verdict=judged))
+            update_rows(session, Invoice, [{"id": invoice.id, "verdict": judged}])
             invoice.verdict = judged
         return judged
     existing = {c.name: c for c in session.exec(

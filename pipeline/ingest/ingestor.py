@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -29,9 +29,15 @@ from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_field
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
-from storage.sql import bulk_insert, insert_row
+from storage.sql import bulk_insert, deferring, flush_deferred, insert_row, row_values, update_rows
 
 log = logging.getLogger("confere.ingest")
+
+BATCH = 32  # bills judged in one transaction at most
+GATHER_SECONDS = 0.2  # how long a batch waits for the parse workers to fill it
+HOLD_SECONDS = 0.25  # a batch's transaction commits once open this long (SQLite's write lock)
+
+Pair = tuple[tuple[object, Message], "Outcome | None"]
 
 
 @dataclass(frozen=True)
@@ -119,23 +125,81 @@ class Ingestor:
         # liveness ping and reset (three round trips to PostgreSQL a bill before).
         self._conn = self.engine.connect()
         try:
-            yield from self._judge_all(self.sandbox.map(pairs()), oversize, limit)
+            outcomes = self.sandbox.map(pairs(), ahead=self._batch_size())
+            yield from self._judge_all(outcomes, oversize, limit)
         finally:
             conn, self._conn = self._conn, None
             conn.close()
 
-    def _judge_all(self, outcomes: Iterator[tuple[tuple[object, Message], Outcome | None]],
-                   oversize: dict[int, int], limit: int
+    def _judge_all(self, outcomes: Iterator[Pair], oversize: dict[int, int], limit: int
                    ) -> Iterator[tuple[tuple[object, Message], Result]]:
+        """Gather the outcomes parsed within GATHER_SECONDS (up to BATCH) and judge them
+        together; the workers keep parsing meanwhile (map keeps a batch more in flight)."""
+        batch: list[Pair] = []
+        size, opened = self._batch_size(), 0.0
         for (key, msg), outcome in outcomes:
             if msg.id in oversize:
                 outcome = Failed(f"message is {oversize.pop(msg.id):,} bytes, over the "
                                  f"{limit:,} byte limit")
-            if outcome is None:
-                result = Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
-            else:
-                result = self.finish(msg, outcome)
-            yield (key, msg), result
+            batch.append(((key, msg), outcome))
+            opened = opened if len(batch) > 1 else time.monotonic()
+            # Gathered before the transaction opens: no transaction (nor SQLite's write lock)
+            # is held while a parse is awaited.
+            wait = opened + GATHER_SECONDS - time.monotonic()
+            if len(batch) < size and self.sandbox.next_ready(timeout=wait):
+                continue
+            yield from self._judge_batch(batch)
+            batch = []
+        yield from self._judge_batch(batch)
+
+    def _batch_size(self) -> int:
+        """Bills a transaction may carry: one when the issuer may be asked (no transaction
+        stays open on the wire; prefetch_issuer asks before the bill's writes)."""
+        return 1 if self.config.settings.authenticity.pkcs12 else BATCH
+
+    def _judge_batch(self, batch: list[Pair]) -> Iterator[tuple[tuple[object, Message], Result]]:
+        """Each bill with its result, in order: judged in shared transactions, the writes that
+        return nothing held and run once per statement (storage.sql.deferring).
+
+        A failure anywhere rolls back the bills not yet committed, which are then judged one
+        a transaction, as finish() does: one bad bill costs the others nothing.
+        """
+        results: list[Result] = []
+        if sum(outcome is not None for _, outcome in batch) > 1:
+            try:
+                self._finish_together(batch, results)
+            except Exception as exc:
+                log.info("a batch of %d bills was rolled back (%s); judging them one by one",
+                         len(batch) - len(results), describe(exc))
+        for (_key, msg), outcome in batch[len(results):]:
+            results.append(self._duplicate(msg) if outcome is None else self.finish(msg, outcome))
+        for (pair, _), result in zip(batch, results, strict=True):
+            yield pair, result
+
+    def _finish_together(self, batch: list[Pair], results: list[Result]) -> None:
+        """Judge the batch's bills, committing every HOLD_SECONDS; results grows as they
+        commit (those after it are rolled back on an error)."""
+        done: list[Result] = []
+        with self._session() as s, deferring(s):
+            opened = time.monotonic()
+            for (_key, msg), outcome in batch:
+                done.append(self._duplicate(msg) if outcome is None
+                            else self._finish(s, msg, outcome))
+                if time.monotonic() - opened > HOLD_SECONDS:
+                    self._commit(s)
+                    results += done
+                    done, opened = [], time.monotonic()
+            self._commit(s)
+            results += done
+
+    @staticmethod
+    def _commit(s: Session) -> None:
+        flush_deferred(s)
+        s.commit()
+
+    def _duplicate(self, msg: Message) -> Result:
+        """The result of a message stored before (nothing is written)."""
+        return Result(msg.id, "duplicate", _dup_reason(msg), self._invoice_id(msg))
 
     def finish(self, msg: Message, outcome: Outcome) -> Result:
         """Decide the message's status and write everything in one transaction.
@@ -146,7 +210,10 @@ class Ingestor:
         message stays pending and is retried (quarantine is for content that cannot be read).
         """
         try:
-            return self._finish(msg, outcome)
+            with self._session() as s:
+                result = self._finish(s, msg, outcome)
+                s.commit()
+                return result
         except Exception as exc:
             if is_transient(exc):
                 raise TransientFault(f"message #{msg.id} not judged, retried later: "
@@ -155,73 +222,76 @@ class Ingestor:
             with self._session() as s:
                 row = s.get(Message, msg.id)
                 assert row is not None
-                return self._close(s, row, "quarantined", "could not be judged "
-                                   f"({type(exc).__name__}: {exc}); the raw message is kept")
+                result = self._close(s, row, "quarantined", "could not be judged "
+                                     f"({type(exc).__name__}: {exc}); the raw message is kept")
+                s.commit()
+                return result
 
     def _session(self) -> Session:
-        """A session on the run's connection (each bill its own transaction on it)."""
+        """A session on the run's connection (a batch of bills, or one, per transaction)."""
         return Session(self._conn or self.engine, expire_on_commit=False)
 
-    def _finish(self, msg: Message, outcome: Outcome) -> Result:
-        with self._session() as s:
-            # This daemon holds the message's claim: its row is not re-read, and is written
-            # by one UPDATE when the message is closed.
-            row = msg
-            if isinstance(outcome, Failed):
-                return self._close(s, row, "quarantined", outcome.reason)
-            pre = outcome if isinstance(outcome, Prejudged) else None
-            m: ParsedMessage = outcome.message if isinstance(outcome, Prejudged) else outcome
-            # The vendor first: mail from no configured vendor is ignored however odd its MIME;
-            # only a vendor's unreadable mail is quarantined.
-            vendor = identify_vendor(m, self.config.vendors.values())
-            if vendor is None:
-                _fill_headers(row, m)
-                sender = m.effective.from_address or m.effective.from_header or "unknown"
-                return self._close(s, row, "ignored", "not from a configured vendor "
-                                   f"(sender {sender})")
-            if m.problems:
-                _fill_headers(row, m)
-                self._store_documents(s, row, m, self._write_documents(m))
-                return self._close(s, row, "quarantined", "; ".join(m.problems))
-            if not any(d.role in BILL_ROLES for d in m.documents):
-                _fill_headers(row, m)
-                return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
-                                   "(no boleto, no NFS-e)")
-            writing = self._write_documents(m)  # the disk syncs while the bill is judged
-            # Reads and the issuer's answer first, writes after: no write lock is held while
-            # the issuer's web service is asked (SQLite has one writer at a time).
-            fields, checks = self._offline(s, m, vendor, pre)
-            invoice = _invoice(row, m, vendor, fields, checks)
-            dup = _existing_invoice(s, invoice)
-            issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
+    def _finish(self, s: Session, msg: Message, outcome: Outcome) -> Result:
+        """Judge one message and write its rows in the session's transaction (not committed)."""
+        # This daemon holds the message's claim: its row is not re-read, and is written
+        # by one UPDATE when the message is closed.
+        row = msg
+        if isinstance(outcome, Failed):
+            return self._close(s, row, "quarantined", outcome.reason)
+        pre = outcome if isinstance(outcome, Prejudged) else None
+        m: ParsedMessage = outcome.message if isinstance(outcome, Prejudged) else outcome
+        # The vendor first: mail from no configured vendor is ignored however odd its MIME;
+        # only a vendor's unreadable mail is quarantined.
+        vendor = identify_vendor(m, self.config.vendors.values())
+        if vendor is None:
             _fill_headers(row, m)
-            # The message's row stays out of the session (written once, by _close); nothing
-            # pending is flushed before the checks are written.
-            with s.no_autoflush:
-                self._store_documents(s, row, m, writing)
-                if dup is not None:
-                    return self._resent(s, row, dup, invoice, m, checks)
-                _settle(row, "invoice", None)
-                # Core INSERTs: the new rows are not read back, so no ORM object is flushed
-                # for them (the ORM's per-object work was most of the writing process's time).
-                invoice.id = insert_row(s, invoice)
-                boleto = _boleto_row(invoice.id, m)
-                if boleto is not None:
-                    insert_row(s, boleto)
-                # Every stage judges the new bill, then its checks are written once, together:
-                # offline checks, the issuer's look-up (authenticity.*), reconciliation
-                # (reconcile.*). Their reads need none of the bill's pending rows.
-                checks += authenticity_checks(s, invoice, m, self.config, new=True,
-                                              prefetched=issuer_answer)
-                checks.append(reconcile_check(s, invoice, self.config))
-            record_checks(s, invoice, checks, new=True)
-            enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
-            return self._close(s, row, "invoice", None, invoice_id=invoice.id)
+            sender = m.effective.from_address or m.effective.from_header or "unknown"
+            return self._close(s, row, "ignored", "not from a configured vendor "
+                               f"(sender {sender})")
+        if m.problems:
+            _fill_headers(row, m)
+            self._store_documents(s, row, m, self._write_documents(m))
+            return self._close(s, row, "quarantined", "; ".join(m.problems))
+        if not any(d.role in BILL_ROLES for d in m.documents):
+            _fill_headers(row, m)
+            return self._close(s, row, "ignored", f"from {vendor.name} but carries no bill "
+                               "(no boleto, no NFS-e)")
+        writing = self._write_documents(m)  # the disk syncs while the bill is judged
+        # Reads and the issuer's answer first, writes after: no write lock is held while
+        # the issuer's web service is asked (SQLite has one writer at a time).
+        fields, checks = self._offline(s, m, vendor, pre)
+        invoice = _invoice(row, m, vendor, fields, checks)
+        dup = _existing_invoice(s, invoice)
+        issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
+        _fill_headers(row, m)
+        # The message's row stays out of the session (written once, by _close); nothing
+        # pending is flushed before the checks are written.
+        with s.no_autoflush:
+            self._store_documents(s, row, m, writing)
+            if dup is not None:
+                return self._resent(s, row, dup, invoice, m, checks)
+            _settle(row, "invoice", None)
+            # Core INSERTs: the new rows are not read back, so no ORM object is flushed
+            # for them (the ORM's per-object work was most of the writing process's time).
+            invoice.id = insert_row(s, invoice)
+            boleto = _boleto_row(invoice.id, m)
+            if boleto is not None:
+                bulk_insert(s, BoletoRow, [row_values(boleto)])
+            # Every stage judges the new bill, then its checks are written once, together:
+            # offline checks, the issuer's look-up (authenticity.*), reconciliation
+            # (reconcile.*). Their reads need none of the bill's pending rows.
+            checks += authenticity_checks(s, invoice, m, self.config, new=True,
+                                          prefetched=issuer_answer)
+            checks.append(reconcile_check(s, invoice, self.config))
+        record_checks(s, invoice, checks, new=True)
+        enqueue_bill_alerts(s, invoice, self.config)  # keep last: reads the final verdict
+        return self._close(s, row, "invoice", None, invoice_id=invoice.id)
 
     def _resent(self, s: Session, row: Message, dup: Invoice, invoice: Invoice,
                 m: ParsedMessage, checks: list[Check]) -> Result:
         """A note already stored: a changed copy is quarantined, the same one is a duplicate
         (or takes the invoice over when it reached the mailbox first)."""
+        flush_deferred(s)  # the stored bill may be one of this batch
         changed = _differs_from_stored(s, dup, invoice, m)
         if changed:
             failed = [c.name for c in checks if c.outcome == "fail"]
@@ -239,14 +309,13 @@ class Ingestor:
 
     def _close(self, s: Session, row: Message, status: str, reason: str | None,
                invoice_id: int | None = None) -> Result:
-        """Write the message's outcome and headers (one Core UPDATE) and commit the bill."""
+        """Write the message's outcome and headers (one Core UPDATE, held in a batch); the
+        caller commits."""
         _settle(row, status, reason)
-        s.connection().execute(
-            update(Message.__table__).where(Message.__table__.c.id == row.id),  # type: ignore[attr-defined]
-            {"status": row.status, "reason": row.reason, "processed_at": row.processed_at,
-             "message_id": row.message_id, "from_address": row.from_address,
-             "subject": row.subject, "sent_at": row.sent_at})
-        s.commit()
+        update_rows(s, Message, [
+            {"id": row.id, "status": row.status, "reason": row.reason,
+             "processed_at": row.processed_at, "message_id": row.message_id,
+             "from_address": row.from_address, "subject": row.subject, "sent_at": row.sent_at}])
         return Result(row.id, status, reason, invoice_id)
 
     def _take_over(self, s: Session, row: Message, later: Message, inv: Invoice) -> Result:
@@ -304,6 +373,7 @@ def bill_context(s: Session, config: Config, vendor: VendorProfile,
     company = config.settings.company
     seen: set[str] = set()
     if not vendor.banks:  # banks seen on good bills, or confirmed by a person, stand in
+        flush_deferred(s)  # good bills of the batch being judged count too
         query = (select(BoletoRow.bank_code).join(Invoice, BoletoRow.invoice_id == Invoice.id)
                  .where(Invoice.vendor == vendor.key, Invoice.verdict == "ok"))
         if exclude_invoice is not None:

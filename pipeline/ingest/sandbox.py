@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -129,6 +129,7 @@ class Sandbox:
         self.kit: JudgeKit | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
+        self._taken: deque[float] = deque(maxlen=self.workers)  # when the last results came
 
     def judge_with(self, kit: JudgeKit | None) -> None:
         """Judge bills offline in the workers with this kit (a running pool restarts once)."""
@@ -145,9 +146,12 @@ class Sandbox:
         for _ in range(self.workers):
             pool.submit(_ready)
 
-    def next_ready(self) -> bool:
-        """Whether the next outcome map() will yield is already there (no wait for it)."""
-        return bool(self._inflight) and self._inflight[0][2].done()
+    def next_ready(self, timeout: float = 0.0) -> bool:
+        """Whether the next outcome map() will yield is there, waiting up to timeout for it."""
+        if not self._inflight:
+            return False
+        head = self._inflight[0][2]
+        return head.done() or (timeout > 0 and bool(wait([head], timeout=timeout).done))
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -182,18 +186,21 @@ class Sandbox:
     def _submit(self, raw: bytes) -> Future[Outcome]:
         return self._executor().submit(_run, self.work, raw, self.max_attachment_bytes)
 
-    def map(self, items: Iterable[tuple[object, bytes | None]]
+    def map(self, items: Iterable[tuple[object, bytes | None]], ahead: int = 0
             ) -> Iterator[tuple[object, Outcome | None]]:
         """Parse (key, raw) pairs lazily, yielding (key, outcome) in input order.
 
         A raw of None passes through untouched as (key, None), keeping its place in the order.
+        Two messages a worker are kept in flight, plus `ahead` (for a caller that takes its
+        outcomes in batches: the workers keep parsing while it judges one).
         """
         inflight: deque[tuple[object, bytes, Future[Outcome], float]] = deque()
         self._inflight = inflight
+        self._taken.clear()
         source = iter(items)
         exhausted = False
         while True:
-            while not exhausted and len(inflight) < self.workers * 2:
+            while not exhausted and len(inflight) < self.workers * 2 + ahead:
                 try:
                     key, raw = next(source)
                 except StopIteration:
@@ -212,10 +219,15 @@ class Sandbox:
 
     def _result(self, raw: bytes, fut: Future[Outcome], started: float,
                 inflight: deque[tuple[object, bytes, Future[Outcome], float]]) -> Outcome:
-        # Each message gets its full allowance from when a worker could take it.
-        budget = self.seconds * (1 + len(inflight) // self.workers)
+        # Each message gets its full allowance from when a worker could take it: at the latest
+        # when the message `workers` places ahead of it was done (the pool runs them in order).
+        if len(self._taken) == self.workers:
+            started = max(started, self._taken[0])
         try:
-            return fut.result(timeout=max(0.1, started + budget - time.monotonic()))
+            outcome = fut.result(timeout=max(0.1, started + self.seconds - time.monotonic()))
+            if raw:  # a message a worker parsed (not one stored before)
+                self._taken.append(time.monotonic())
+            return outcome
         except FutureTimeout:
             self._kill()
             self._resubmit(inflight)

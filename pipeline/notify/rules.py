@@ -31,7 +31,7 @@ from pipeline.locale import format as fmt
 from pipeline.templates import brl, mes, render
 from storage import BoletoRow, CheckRow, Document, Invoice, Message
 from storage.alert_models import Alert
-from storage.sql import insert_ignore
+from storage.sql import flush_deferred, insert_ignore
 from storage.types import to_cents, utcnow
 from storage.usage_models import Reconciliation
 from storage.verification_models import Verification
@@ -193,6 +193,7 @@ def enqueue_bill_alerts(session: Session, invoice: Invoice, config: Config) -> l
     assert invoice.id is not None, "flush the invoice before enqueueing its alerts"
     if not config.settings.alerts.to:
         return []
+    flush_deferred(session)  # what follows reads the bill's checks, boleto and documents
     kind = ARRIVAL.get(invoice.verdict, "review")
     taken = session.exec(select(Alert.kind).where(Alert.invoice_id == invoice.id)).all()
     out: list[str] = []

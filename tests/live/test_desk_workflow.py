@@ -50,7 +50,11 @@ class ParsedOnce:
     def judge_with(self, kit) -> None:
         """Workers would take the judging kit here; parses done inline take none."""
 
-    def map(self, items):
+    def next_ready(self, timeout: float = 0.0) -> bool:
+        """Parses here are done when asked for: none waits ahead."""
+        return False
+
+    def map(self, items, ahead: int = 0):
         for key, raw in items:
             if raw is None:
                 yield key, None

@@ -7,12 +7,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, text
+from sqlalchemy import create_engine, event, func, text
 from sqlmodel import Session, select
 
 from storage import Message, open_store
 from storage.mailbox_models import MessageLease
-from storage.sql import advisory_lock, bulk_insert, insert_ignore, transaction, upsert
+from storage.sql import (
+    advisory_lock,
+    bulk_insert,
+    deferring,
+    flush_deferred,
+    insert_ignore,
+    transaction,
+    update_rows,
+    upsert,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -101,3 +110,34 @@ def test_advisory_lock_is_held_by_one_holder_at_a_time(engine):
     assert first is True
     # PostgreSQL: a second session is refused while the first holds it; SQLite runs one daemon.
     assert seen == [engine.dialect.name != "postgresql", True]
+
+
+def test_deferred_writes_wait_for_the_flush_and_run_once_per_statement(engine):
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql))
+    with transaction(engine) as s, deferring(s):
+        bulk_insert(s, Message, [_message("d" * 64)])
+        bulk_insert(s, Message, [_message("e" * 64)])
+        update_rows(s, Message, [{"id": 1, "status": "invoice"}])
+        assert statements == []  # held, not written
+        assert _count(engine, Message) == 0
+        statements.clear()
+        flush_deferred(s)
+        # One INSERT for both rows of the two calls, one UPDATE.
+        assert [q.split()[0] for q in statements] == ["INSERT", "UPDATE"]
+    with Session(engine) as s:
+        rows = s.exec(select(Message).order_by(Message.id)).all()
+    assert [(m.sha256[0], m.status) for m in rows] == [("d", "invoice"), ("e", "pending")]
+
+
+def test_deferred_writes_not_flushed_are_an_error_and_a_failure_drops_them(engine):
+    with pytest.raises(RuntimeError, match="not flushed"), transaction(engine) as s, deferring(s):
+        bulk_insert(s, Message, [_message("f" * 64)])
+    with pytest.raises(ValueError), transaction(engine) as s, deferring(s):
+        bulk_insert(s, Message, [_message("g" * 64)])
+        raise ValueError("a bill failed")
+    assert _count(engine, Message) == 0
+    with transaction(engine) as s:  # without deferring, a write runs at once
+        bulk_insert(s, Message, [_message("h" * 64)])
+        assert s.exec(select(func.count()).select_from(Message)).one() == 1

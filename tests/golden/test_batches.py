@@ -1,0 +1,79 @@
+"""Bills judged together in one transaction: one that fails costs the others nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlmodel import Session, func, select
+
+from pipeline.config import settings as config_mod
+from pipeline.ingest import ingestor as ingestor_mod
+from pipeline.ingest.ingestor import Ingestor
+from pipeline.ingest.sandbox import Sandbox
+from storage import CheckRow, Invoice, Message, open_store
+
+from conftest import FIXTURES, cases
+
+
+@pytest.fixture
+def genuine_files():
+    return [FIXTURES / c["file"] for c in cases("genuine")[:6]]
+
+
+def _ingest(config_path, files, monkeypatch, fail_on: str | None = None) -> list:
+    """ingest_paths with every bill in one batch (a long gather); fail_on: an NFS-e number
+    whose judging raises, as a bug would."""
+    monkeypatch.setattr(ingestor_mod, "GATHER_SECONDS", 30.0)
+    batches: list[int] = []
+    judge_batch = Ingestor._judge_batch
+
+    def counted(self, batch):
+        batches.append(len(batch))
+        return judge_batch(self, batch)
+
+    monkeypatch.setattr(Ingestor, "_judge_batch", counted)
+    if fail_on is not None:
+        reconcile = ingestor_mod.reconcile_check
+
+        def failing(s, invoice, config):
+            if invoice.nfse_number == fail_on:
+                raise ZeroDivisionError("a bug in one bill's judging")
+            return reconcile(s, invoice, config)
+
+        monkeypatch.setattr(ingestor_mod, "reconcile_check", failing)
+    config = config_mod.load(config_path)
+    engine = open_store(config.database_url)
+    with Sandbox(workers=2) as sandbox:
+        results = [r for _path, r in Ingestor(config, engine, sandbox).ingest_paths(files)]
+    assert batches[0] == len(files)  # the case under test: all of them in one batch
+    with Session(engine) as s:
+        checks = Counter(s.exec(select(CheckRow.invoice_id)).all())
+        invoices = {i.message_id: (i.nfse_number, checks[i.id]) for i in s.exec(select(Invoice))}
+        statuses = {m.id: m.status for m in s.exec(select(Message))}
+        assert s.exec(select(func.count()).select_from(Invoice)).one() == len(invoices)
+    engine.dispose()
+    return [(r.status, r.reason, invoices.get(r.message_id), statuses[r.message_id])
+            for r in results]
+
+
+@pytest.mark.slow
+def test_a_bill_that_fails_in_a_batch_is_quarantined_and_the_others_are_judged_once(
+        tmp_path, demo_config, genuine_files, monkeypatch):
+    whole = _ingest(demo_config, genuine_files, monkeypatch)
+    assert [status for status, *_ in whole] == ["invoice"] * len(genuine_files)
+    victim = whole[2][2][0]  # the third bill's NFS-e number
+
+    other = tmp_path / "other"
+    other.mkdir()
+    again = demo_config.read_text("utf-8").replace(str(tmp_path / "confere.db"),
+                                                   str(other / "confere.db"))
+    (other / "confere.toml").write_text(again, "utf-8")
+    with monkeypatch.context() as m:
+        failed = _ingest(other / "confere.toml", genuine_files, m, fail_on=victim)
+
+    status, reason, invoice, stored = failed[2]
+    assert (status, stored, invoice) == ("quarantined", "quarantined", None)
+    assert "could not be judged (ZeroDivisionError" in reason
+    # The rest: the same invoices as without the failure, each with all its checks, once.
+    assert failed[:2] + failed[3:] == whole[:2] + whole[3:]
