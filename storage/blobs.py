@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-WRITERS = 8  # blobs written at once by put_many
+WRITERS = 8  # blobs written at once by put_async
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -23,6 +24,17 @@ def _writers() -> ThreadPoolExecutor:
         return _pool
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    """syncfs(2) from the C library the interpreter runs on (Linux), else None."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_syncfs = _load_syncfs()
+
+
 class BlobStore:
     """Files under root/ab/cd/<sha256>; a blob written once is never rewritten."""
 
@@ -33,8 +45,12 @@ class BlobStore:
         """Where the blob with this digest lives."""
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, data: bytes) -> str:
-        """Store bytes (idempotent) and return their sha256."""
+    def put(self, data: bytes, *, durable: bool = True) -> str:
+        """Store bytes (idempotent) and return their sha256.
+
+        durable=False skips the file's own fsync: the caller calls sync() before it commits
+        anything that names the blob (one sync for many blobs).
+        """
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.exists():
@@ -44,8 +60,9 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -53,18 +70,28 @@ class BlobStore:
         return digest
 
     def put_many(self, items: Sequence[bytes]) -> list[str]:
-        """Store several blobs at once and return their sha256s, in order.
+        """Store several blobs and return their sha256s, in order, all durable when it
+        returns: written without their own fsyncs, then one sync() for all of them."""
+        digests = [self.put(data, durable=False) for data in items]
+        self.sync()
+        return digests
 
-        Each is as durable as with put, but their writes and fsyncs overlap: the disk's
-        journal commits them together, where one after another costs a commit each.
-        """
-        return [f.result() for f in self.put_async(items)]
-
-    def put_async(self, items: Sequence[bytes]) -> list[Future[str]]:
-        """Start storing blobs in the background (each as durable as with put), so that the
-        caller does its own work while the disk syncs; it waits on the futures before it
+    def put_async(self, items: Sequence[bytes], *, durable: bool = True) -> list[Future[str]]:
+        """Start storing blobs in the background, so that the caller does its own work
+        meanwhile; it waits on the futures (and calls sync() when not durable) before it
         commits anything that names them."""
-        return [_writers().submit(self.put, data) for data in items]
+        return [_writers().submit(self.put, data, durable=durable) for data in items]
+
+    def sync(self) -> None:
+        """Make the blobs written with durable=False safe on disk: one syncfs(2) of the
+        store's file system costs one journal commit, where a fsync a file costs one each."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _syncfs is None or _syncfs(fd) != 0:
+                os.sync()  # not Linux, or syncfs refused: every file system
+        finally:
+            os.close(fd)
 
     def get(self, sha256: str) -> bytes:
         """The bytes of a stored blob; FileNotFoundError when absent."""

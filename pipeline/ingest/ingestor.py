@@ -59,6 +59,7 @@ class Ingestor:
         self.blobs = BlobStore(config.blob_dir)
         self.sandbox = sandbox
         self._conn: Connection | None = None  # held while process_many runs
+        self._unsynced = False  # attachments written since the last commit, not yet synced
         if sandbox is not None:  # None: a caller that only stores raw messages
             sandbox.judge_with(JudgeKit.from_config(config))
 
@@ -192,8 +193,11 @@ class Ingestor:
             self._commit(s)
             results += done
 
-    @staticmethod
-    def _commit(s: Session) -> None:
+    def _commit(self, s: Session) -> None:
+        """Commit the held writes, once the attachments they name are safe on disk."""
+        if self._unsynced:
+            self.blobs.sync()
+            self._unsynced = False
         flush_deferred(s)
         s.commit()
 
@@ -212,7 +216,7 @@ class Ingestor:
         try:
             with self._session() as s:
                 result = self._finish(s, msg, outcome)
-                s.commit()
+                self._commit(s)
                 return result
         except Exception as exc:
             if is_transient(exc):
@@ -330,8 +334,11 @@ class Ingestor:
         return self._close(s, row, "invoice", None, invoice_id=inv.id)
 
     def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
-        """Start writing the message's attachments to the blob store (each once)."""
-        return self.blobs.put_async([d.attachment.data for d in _unique_documents(m)])
+        """Start writing the message's attachments to the blob store (each once), made
+        durable together by one sync at the commit."""
+        self._unsynced = True
+        return self.blobs.put_async([d.attachment.data for d in _unique_documents(m)],
+                                    durable=False)
 
     def _store_documents(self, s: Session, row: Message, m: ParsedMessage,
                          writing: list[Future[str]]) -> None:

@@ -136,3 +136,25 @@ def test_a_percent_escaped_password_does_not_break_the_migration_config():
     engine = make_engine("postgresql+psycopg://confere:p%40ss@127.0.0.1:1/confere")
     assert alembic_config(engine).get_main_option("sqlalchemy.url").endswith(
         "confere:p%40ss@127.0.0.1:1/confere")
+
+
+def test_blobs_written_without_their_own_fsync_are_made_durable_by_one_sync(tmp_path,
+                                                                             monkeypatch):
+    from storage import blobs as blobs_mod
+
+    calls: list[str] = []
+    monkeypatch.setattr(blobs_mod.os, "fsync", lambda fd: calls.append("fsync"))
+    monkeypatch.setattr(blobs_mod, "_syncfs", lambda fd: calls.append("syncfs") or 0)
+    store = BlobStore(tmp_path / "blobs")
+    store.put(b"raw email")
+    assert calls == ["fsync"]  # durable by default
+    futures = store.put_async([b"boleto.pdf", b"nfse.xml"], durable=False)
+    assert [f.result() for f in futures] and calls == ["fsync"]
+    store.sync()
+    store.put_many([b"a", b"b", b"c"])  # three blobs, one sync
+    assert calls == ["fsync", "syncfs", "syncfs"]
+    # Where syncfs is missing or refuses, every file system is synced.
+    monkeypatch.setattr(blobs_mod, "_syncfs", lambda fd: -1)
+    monkeypatch.setattr(blobs_mod.os, "sync", lambda: calls.append("sync"))
+    store.sync()
+    assert calls[-1] == "sync"
