@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -60,6 +61,9 @@ class Ingestor:
         self.sandbox = sandbox
         self._conn: Connection | None = None  # held while process_many runs
         self._unsynced = False  # attachments written since the last commit, not yet synced
+        # In a batch: the notes (provider CNPJ, number) that may be stored, the others are not
+        # looked up one by one. None: look every note up.
+        self._maybe_stored: set[tuple[str, str]] | None = None
         if sandbox is not None:  # None: a caller that only stores raw messages
             sandbox.judge_with(JudgeKit.from_config(config))
 
@@ -182,16 +186,20 @@ class Ingestor:
         commit (those after it are rolled back on an error)."""
         done: list[Result] = []
         with self._session() as s, deferring(s):
-            opened = time.monotonic()
-            for (_key, msg), outcome in batch:
-                done.append(self._duplicate(msg) if outcome is None
-                            else self._finish(s, msg, outcome))
-                if time.monotonic() - opened > HOLD_SECONDS:
-                    self._commit(s)
-                    results += done
-                    done, opened = [], time.monotonic()
-            self._commit(s)
-            results += done
+            self._maybe_stored = _stored_notes(s, [o for _, o in batch if o is not None])
+            try:
+                opened = time.monotonic()
+                for (_key, msg), outcome in batch:
+                    done.append(self._duplicate(msg) if outcome is None
+                                else self._finish(s, msg, outcome))
+                    if time.monotonic() - opened > HOLD_SECONDS:
+                        self._commit(s)
+                        results += done
+                        done, opened = [], time.monotonic()
+                self._commit(s)
+                results += done
+            finally:
+                self._maybe_stored = None
 
     def _commit(self, s: Session) -> None:
         """Commit the held writes, once the attachments they name are safe on disk."""
@@ -265,7 +273,7 @@ class Ingestor:
         # the issuer's web service is asked (SQLite has one writer at a time).
         fields, checks = self._offline(s, m, vendor, pre)
         invoice = _invoice(row, m, vendor, fields, checks)
-        dup = _existing_invoice(s, invoice)
+        dup = self._existing_invoice(s, invoice)
         issuer_answer = prefetch_issuer(invoice, self.config) if dup is None else None
         _fill_headers(row, m)
         # The message's row stays out of the session (written once, by _close); nothing
@@ -278,6 +286,8 @@ class Ingestor:
             # Core INSERTs: the new rows are not read back, so no ORM object is flushed
             # for them (the ORM's per-object work was most of the writing process's time).
             invoice.id = insert_row(s, invoice)
+            if self._maybe_stored is not None and (key := _note_key(m)) is not None:
+                self._maybe_stored.add(key)  # a later bill of the batch may resend it
             boleto = _boleto_row(invoice.id, m)
             if boleto is not None:
                 bulk_insert(s, BoletoRow, [row_values(boleto)])
@@ -367,6 +377,13 @@ class Ingestor:
                       for c in checks]
         return pre.fields, checks
 
+    def _existing_invoice(self, s: Session, inv: Invoice) -> Invoice | None:
+        """The stored invoice of the same note; in a batch, looked up only when it may be."""
+        if self._maybe_stored is not None and (
+                (inv.provider_cnpj, inv.nfse_number) not in self._maybe_stored):
+            return None
+        return _existing_invoice(s, inv)
+
     def _invoice_id(self, msg: Message) -> int | None:
         with Session(self.engine) as s:
             inv = s.exec(select(Invoice).where(Invoice.message_id == msg.id)).first()
@@ -430,6 +447,32 @@ def _fill_headers(row: Message, m: ParsedMessage) -> None:
     row.from_address = m.email.from_address
     row.subject = m.email.subject
     row.sent_at = m.email.date if m.email.date and m.email.date.tzinfo else None
+
+
+def _note_key(m: ParsedMessage) -> tuple[str, str] | None:
+    """(provider CNPJ, NFS-e number) of the message's note, as _invoice reads them."""
+    xml, pdf = m.first("nfse_xml"), m.first("nfse_pdf")
+    cnpj: str | None
+    number: str | None
+    if xml is not None and xml.nfse is not None:
+        cnpj, number = xml.nfse.provider_cnpj, xml.nfse.number
+    elif pdf is not None and pdf.nfse_pdf is not None:
+        cnpj, number = pdf.nfse_pdf.provider_cnpj, pdf.nfse_pdf.number
+    else:
+        return None
+    return (cnpj, number) if cnpj and number else None
+
+
+def _stored_notes(s: Session, outcomes: list[Outcome]) -> set[tuple[str, str]]:
+    """Which of the outcomes' notes are stored already: one query for a batch."""
+    keys = {key for o in outcomes if not isinstance(o, Failed)
+            and (key := _note_key(o.message if isinstance(o, Prejudged) else o)) is not None}
+    if not keys:
+        return set()
+    rows = s.connection().execute(
+        select(Invoice.provider_cnpj, Invoice.nfse_number).where(
+            tuple_(Invoice.provider_cnpj, Invoice.nfse_number).in_(sorted(keys)))).all()
+    return {(cnpj, number) for cnpj, number in rows}
 
 
 def _existing_invoice(s: Session, inv: Invoice) -> Invoice | None:

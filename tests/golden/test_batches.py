@@ -21,18 +21,26 @@ def genuine_files():
     return [FIXTURES / c["file"] for c in cases("genuine")[:6]]
 
 
-def _ingest(config_path, files, monkeypatch, fail_on: str | None = None) -> list:
+def _ingest(config_path, files, monkeypatch, fail_on: str | None = None,
+            alone: int = 0) -> list:
     """ingest_paths with every bill in one batch (a long gather); fail_on: an NFS-e number
-    whose judging raises, as a bug would."""
+    whose judging raises, as a bug would; alone: how many bills end judged one by one (a
+    batch rolled back)."""
     monkeypatch.setattr(ingestor_mod, "GATHER_SECONDS", 30.0)
     batches: list[int] = []
-    judge_batch = Ingestor._judge_batch
+    singles: list[int] = []
+    judge_batch, finish = Ingestor._judge_batch, Ingestor.finish
 
     def counted(self, batch):
         batches.append(len(batch))
         return judge_batch(self, batch)
 
+    def single(self, msg, outcome):
+        singles.append(msg.id)
+        return finish(self, msg, outcome)
+
     monkeypatch.setattr(Ingestor, "_judge_batch", counted)
+    monkeypatch.setattr(Ingestor, "finish", single)
     if fail_on is not None:
         reconcile = ingestor_mod.reconcile_check
 
@@ -47,6 +55,7 @@ def _ingest(config_path, files, monkeypatch, fail_on: str | None = None) -> list
     with Sandbox(workers=2) as sandbox:
         results = [r for _path, r in Ingestor(config, engine, sandbox).ingest_paths(files)]
     assert batches[0] == len(files)  # the case under test: all of them in one batch
+    assert len(singles) == alone
     with Session(engine) as s:
         checks = Counter(s.exec(select(CheckRow.invoice_id)).all())
         invoices = {i.message_id: (i.nfse_number, checks[i.id]) for i in s.exec(select(Invoice))}
@@ -70,10 +79,34 @@ def test_a_bill_that_fails_in_a_batch_is_quarantined_and_the_others_are_judged_o
                                                    str(other / "confere.db"))
     (other / "confere.toml").write_text(again, "utf-8")
     with monkeypatch.context() as m:
-        failed = _ingest(other / "confere.toml", genuine_files, m, fail_on=victim)
+        failed = _ingest(other / "confere.toml", genuine_files, m, fail_on=victim,
+                         alone=len(genuine_files))
 
     status, reason, invoice, stored = failed[2]
     assert (status, stored, invoice) == ("quarantined", "quarantined", None)
     assert "could not be judged (ZeroDivisionError" in reason
     # The rest: the same invoices as without the failure, each with all its checks, once.
     assert failed[:2] + failed[3:] == whole[:2] + whole[3:]
+
+
+@pytest.mark.slow
+def test_a_note_resent_in_the_same_batch_or_stored_before_it_is_a_duplicate(
+        tmp_path, demo_config, monkeypatch):
+    [resent] = cases("duplicate")
+    number = resent["facts"]["nfse"]["number"]
+    original = next(FIXTURES / c["file"] for c in cases("genuine")
+                    if c["facts"]["nfse"]["number"] == number)
+    others = [FIXTURES / c["file"] for c in cases("genuine")[1:4]
+              if c["facts"]["nfse"]["number"] != number]
+    first = _ingest(demo_config, [original, *others, FIXTURES / resent["file"]], monkeypatch)
+    assert [status for status, *_ in first] == ["invoice"] * (len(others) + 1) + ["duplicate"]
+    assert f"NFS-e {number} of" in first[-1][1] and "already stored as invoice" in first[-1][1]
+    # A later batch: another copy of the note, stored by the first batch, and a new bill.
+    again = tmp_path / "again.eml"
+    again.write_bytes(original.read_bytes().replace(b"Message-ID: <", b"Message-ID: <again-", 1))
+    new = next(FIXTURES / c["file"] for c in cases("genuine")[4:]
+               if c["facts"]["nfse"]["number"] != number)
+    with monkeypatch.context() as m:
+        later = _ingest(demo_config, [again, new], m)
+    assert [status for status, *_ in later] == ["duplicate", "invoice"]
+    assert f"NFS-e {number} of" in later[0][1]
