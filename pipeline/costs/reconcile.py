@@ -118,8 +118,24 @@ def usage_filter(contract: ContractConfig) -> Any:
     return cond
 
 
+# A session whose info holds a dict under this key keeps count_usage's answers in it: for a
+# transaction that judges many bills and writes no usage (a batch of the ingest).
+USAGE_MEMO = "confere.usage_counts"
+
+
 def count_usage(s: Session, contract: ContractConfig, month: str) -> tuple[dict[str, int], int]:
     """(billable count per type, events not billed) for a contract's month, by SQL GROUP BY."""
+    memo = s.info.get(USAGE_MEMO)
+    if memo is None:
+        return _count_usage(s, contract, month)
+    key = (contract.number, tuple(contract.contratantes), month)
+    if key not in memo:
+        memo[key] = _count_usage(s, contract, month)
+    counts, free = memo[key]
+    return dict(counts), free
+
+
+def _count_usage(s: Session, contract: ContractConfig, month: str) -> tuple[dict[str, int], int]:
     rows = s.exec(select(UsageEvent.type, UsageEvent.billable, func.count())
                   .where(UsageEvent.month == month, usage_filter(contract))
                   .group_by(UsageEvent.type, UsageEvent.billable)).all()

@@ -24,7 +24,7 @@ from pipeline.checks.record import record_checks
 from pipeline.checks.vocabulary import Check, verdict
 from pipeline.config.profiles import VendorProfile
 from pipeline.config.settings import Config
-from pipeline.costs.reconcile import reconcile_check
+from pipeline.costs.reconcile import USAGE_MEMO, reconcile_check
 from pipeline.ingest.faults import describe, is_transient
 from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_fields, identify_vendor
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
@@ -186,6 +186,7 @@ class Ingestor:
         commit (those after it are rolled back on an error)."""
         done: list[Result] = []
         with self._session() as s, deferring(s):
+            s.info[USAGE_MEMO] = {}  # the batch writes no usage: counted once a contract-month
             self._maybe_stored = _stored_notes(s, [o for _, o in batch if o is not None])
             try:
                 opened = time.monotonic()
