@@ -15,6 +15,7 @@ servers. The floor is a plain imapclient fetch of the same messages (BODY.PEEK[]
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -157,6 +158,33 @@ def stage_sample(mail: list[bytes], url_dir: Path) -> dict[str, float]:
     return {"parse": parse / n * 1000, "judge": judge / n * 1000}
 
 
+def _cpu_ticks() -> tuple[int, int, int]:
+    """(busy, steal, all) clock ticks of the machine since boot, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0, 0
+    idle, steal = fields[3] + fields[4], fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]) - idle - steal, steal, sum(fields[:8])
+
+
+def verdicts(engine: Engine) -> tuple[Counter[str], str]:
+    """The bills' verdicts counted, and a digest of every bill's note, verdict and check
+    outcomes: the same digest is the same judgement (across stores, and code versions)."""
+    from sqlmodel import Session, select
+
+    from storage import CheckRow, Invoice
+
+    with Session(engine) as s:
+        checks: dict[int, list[tuple[str, str]]] = {}
+        for c in s.exec(select(CheckRow)):
+            checks.setdefault(c.invoice_id, []).append((c.name, c.outcome))
+        bills = sorted((i.provider_cnpj or "", i.nfse_number or "", i.verdict,
+                        sorted(checks.get(i.id or 0, []))) for i in s.exec(select(Invoice)))
+    digest = hashlib.sha256(repr(bills).encode()).hexdigest()[:12]
+    return Counter(b[2] for b in bills), digest
+
+
 def confere_ingest(server: Dovecot, user: str, url: str, tmp: Path) -> dict[str, float]:
     """Poll (fetch + store, in a thread) while processing (parse in the pool, judge, store);
     seconds until the poll ended and in all, CPU seconds of the poll's thread, of the rest of
@@ -186,6 +214,7 @@ def confere_ingest(server: Dovecot, user: str, url: str, tmp: Path) -> dict[str,
 
         watcher.poll_due = timed_poll  # type: ignore[method-assign]
         db0 = _db_cpu(engine)
+        ticks0 = _cpu_ticks()
         start, cpu0 = time.perf_counter(), time.process_time()
         # As `confere poll` and the daemon do: bills are judged while the download goes on.
         if os.environ.get("CONFERE_BENCH_SEQUENTIAL"):  # the download, then the judging
@@ -194,15 +223,18 @@ def confere_ingest(server: Dovecot, user: str, url: str, tmp: Path) -> dict[str,
         else:
             [report], judged = watcher.poll_and_process(force=True)
         done, cpu1 = time.perf_counter(), time.process_time()
+        busy, steal, every = (b - a for a, b in zip(ticks0, _cpu_ticks(), strict=True))
         workers = _workers_cpu(sandbox)
         db = _db_cpu(engine) - db0
+    judged_as = verdicts(engine)
     engine.dispose()
     assert report.error is None, report.error
     statuses = Counter(r.status for r in judged or [])
     return {"poll": polled["at"] - start, "process": done - polled["at"], "total": done - start,
             "poll_cpu": polled["cpu"], "write_cpu": cpu1 - cpu0 - polled["cpu"],
             "workers_cpu": workers, "db_cpu": db, "stored": report.stored,
-            "statuses": statuses}  # type: ignore[dict-item]
+            "statuses": statuses, "verdicts": judged_as,
+            "busy": busy / every if every else 0.0, "steal": steal / every if every else 0.0}  # type: ignore[dict-item]
 
 
 def main() -> None:
@@ -233,16 +265,21 @@ def main() -> None:
             rows.append((name, got))
         sample = stage_sample(mail, tmp / "sample")
     print(f"{'store':<11} {'poll s':>7} {'+ rest s':>9} {'total s':>8} {'bills/s':>8} "
-          f"{'x plain':>8} {'target':>6} {'ok':>3}  outcomes")
+          f"{'x plain':>8} {'target':>6} {'ok':>3} {'busy':>5} {'steal':>5}  outcomes")
     for name, got in rows:
         rate = count / got["total"]
         ratio = got["total"] / fetch_s
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(got["statuses"].items()))
         print(f"{name:<11} {got['poll']:7.2f} {got['process']:9.2f} {got['total']:8.2f} "
               f"{rate:8.1f} {ratio:7.1f}x {TARGET:6.0f} {'yes' if rate >= TARGET else 'NO':>3}"
-              f"  {outcomes}")
+              f" {got['busy']:5.0%} {got['steal']:5.0%}  {outcomes}")
     print("poll s: until the download ended (bills are judged meanwhile); + rest s: the "
-          "judging after it; x plain: confere's end-to-end time over the plain fetch")
+          "judging after it; x plain: confere's end-to-end time over the plain fetch; busy, "
+          "steal: the machine's cores busy, and taken by the host, during the run")
+    for name, got in rows:
+        counted, digest = got["verdicts"]
+        print(f"{name:<11} verdicts: {', '.join(f'{k} {v}' for k, v in sorted(counted.items()))}"
+              f"; digest of every bill's verdict and check outcomes {digest}")
     print(f"\nCPU ms per bill (plain fetch: {fetch_cpu / count * 1000:.2f} ms in imapclient)")
     print(f"{'store':<11} {'poll':>6} {'workers':>8} {'= parse':>8} {'+ judge':>8} "
           f"{'write':>6} {'db':>6} {'sum':>6} {'sum/2 cores':>11}")
