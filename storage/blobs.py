@@ -40,6 +40,7 @@ class BlobStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._unsynced = False  # a blob was written with durable=False since the last sync()
 
     def path(self, sha256: str) -> Path:
         """Where the blob with this digest lives."""
@@ -48,8 +49,8 @@ class BlobStore:
     def put(self, data: bytes, *, durable: bool = True) -> str:
         """Store bytes (idempotent) and return their sha256.
 
-        durable=False skips the file's own fsync: the caller calls sync() before it commits
-        anything that names the blob (one sync for many blobs).
+        durable=False skips the file's own fsync: the caller calls sync() on this store
+        before it commits anything that names the blob (one sync for many blobs).
         """
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
@@ -64,6 +65,7 @@ class BlobStore:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, target)
+            self._unsynced = self._unsynced or not durable  # after the write: sync() covers it
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -83,9 +85,12 @@ class BlobStore:
         return [_writers().submit(self.put, data, durable=durable) for data in items]
 
     def sync(self) -> None:
-        """Make the blobs written with durable=False safe on disk: one syncfs(2) of the
-        store's file system costs one journal commit, where a fsync a file costs one each."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Make the blobs written with durable=False safe on disk (nothing to do when none
+        was): one syncfs(2) of the store's file system costs one journal commit, where a
+        fsync a file costs one each."""
+        if not self._unsynced:
+            return
+        self._unsynced = False  # before the sync: a write after it sets it again
         fd = os.open(self.root, os.O_RDONLY)
         try:
             if _syncfs is None or _syncfs(fd) != 0:

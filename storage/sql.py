@@ -160,9 +160,14 @@ DEFERRED = "confere.deferred_writes"  # the key of a session's held writes in se
 Held = dict[tuple[Any, tuple[str, ...]], list[Row]]
 
 
+def _held(session: Session | Connection) -> Held | None:
+    """The session's held writes when it is deferring, else None."""
+    return session.info.get(DEFERRED) if isinstance(session, Session) else None
+
+
 def _write(session: Session | Connection, stmt: Any, rows: Sequence[Row]) -> None:
     """Run a write that returns nothing now, or hold it when the session is deferring."""
-    held: Held | None = session.info.get(DEFERRED) if isinstance(session, Session) else None
+    held = _held(session)
     if held is None:
         _connection(session).execute(stmt, list(rows))
     else:
@@ -194,7 +199,7 @@ def deferring(session: Session) -> Iterator[None]:
 def flush_deferred(session: Session | Connection) -> None:
     """Run the held writes, in the order their statements were first held (no-op when none:
     a read that needs the batch's rows calls this first)."""
-    held: Held | None = session.info.get(DEFERRED) if isinstance(session, Session) else None
+    held = _held(session)
     if not held:
         return
     conn = _connection(session)

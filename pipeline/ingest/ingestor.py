@@ -60,7 +60,6 @@ class Ingestor:
         self.blobs = BlobStore(config.blob_dir)
         self.sandbox = sandbox
         self._conn: Connection | None = None  # held while process_many runs
-        self._unsynced = False  # attachments written since the last commit, not yet synced
         # In a batch: the notes (provider CNPJ, number) that may be stored, the others are not
         # looked up one by one. None: look every note up.
         self._maybe_stored: set[tuple[str, str]] | None = None
@@ -147,7 +146,8 @@ class Ingestor:
                 outcome = Failed(f"message is {oversize.pop(msg.id):,} bytes, over the "
                                  f"{limit:,} byte limit")
             batch.append(((key, msg), outcome))
-            opened = opened if len(batch) > 1 else time.monotonic()
+            if len(batch) == 1:
+                opened = time.monotonic()
             # Gathered before the transaction opens: no transaction (nor SQLite's write lock)
             # is held while a parse is awaited.
             wait = opened + GATHER_SECONDS - time.monotonic()
@@ -204,9 +204,7 @@ class Ingestor:
 
     def _commit(self, s: Session) -> None:
         """Commit the held writes, once the attachments they name are safe on disk."""
-        if self._unsynced:
-            self.blobs.sync()
-            self._unsynced = False
+        self.blobs.sync()
         flush_deferred(s)
         s.commit()
 
@@ -347,7 +345,6 @@ class Ingestor:
     def _write_documents(self, m: ParsedMessage) -> list[Future[str]]:
         """Start writing the message's attachments to the blob store (each once), made
         durable together by one sync at the commit."""
-        self._unsynced = True
         return self.blobs.put_async([d.attachment.data for d in _unique_documents(m)],
                                     durable=False)
 

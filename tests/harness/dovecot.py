@@ -168,13 +168,28 @@ class Dovecot:
                 time.sleep(0.05)
         raise RuntimeError(f"dovecot did not start; log:\n{self.log()}")
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM to its master, as doveadm stop does) and wait for the end."""
+    def _master(self) -> tuple[Path, int] | None:
+        """The running master's pid file and pid, None when there is none."""
         pidfile = self.root / "run" / "master.pid"
         try:
-            pid = int(pidfile.read_text().split()[0])
+            return pidfile, int(pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
+            return None
+
+    def _wait_port_free(self, deadline: float, pause: float) -> None:
+        """Until the port refuses connections (or the deadline passes)."""
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                time.sleep(pause)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM to its master, as doveadm stop does) and wait for the end."""
+        if (master := self._master()) is None:
             return
+        pidfile, pid = master
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -184,24 +199,16 @@ class Dovecot:
         else:
             os.kill(pid, signal.SIGKILL)
         _forget(pidfile, pid)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                time.sleep(0.05)
-            except OSError:
-                return
+        self._wait_port_free(time.monotonic() + 10, 0.05)
 
     def kill(self) -> None:
         """SIGKILL the master and every process under it, and wait until the port is free.
 
         For the end of a test (and a restart with no client): Dovecot's clean shutdown takes
         2 to 8 s, spent in its log process, which nothing here needs."""
-        pidfile = self.root / "run" / "master.pid"
-        try:
-            master = int(pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+        if (found := self._master()) is None:
             return
+        pidfile, master = found
         parents: dict[int, int] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             with suppress(OSError, IndexError, ValueError):
@@ -220,12 +227,7 @@ class Dovecot:
         while time.monotonic() < deadline and any(_running(pid) for pid in tree):
             time.sleep(0.02)
         _forget(pidfile, master)
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                time.sleep(0.02)
-            except OSError:
-                return
+        self._wait_port_free(deadline, 0.02)
 
     def restart(self) -> None:
         """Stop and start again on the same port, with the same mail."""

@@ -156,5 +156,8 @@ def test_blobs_written_without_their_own_fsync_are_made_durable_by_one_sync(tmp_
     # Where syncfs is missing or refuses, every file system is synced.
     monkeypatch.setattr(blobs_mod, "_syncfs", lambda fd: -1)
     monkeypatch.setattr(blobs_mod.os, "sync", lambda: calls.append("sync"))
+    store.sync()  # nothing written since the last sync: nothing to do
+    assert calls[-1] == "syncfs"
+    store.put(b"d", durable=False)
     store.sync()
     assert calls[-1] == "sync"
