@@ -291,9 +291,17 @@ class ImapSource:
         for chunk in chunks(uids):
             if stop.is_set():
                 return False
-            meta = c.fetch(chunk, ["ENVELOPE", "BODYSTRUCTURE", "RFC822.SIZE", "INTERNALDATE"])
+            meta = c.fetch(chunk, ["ENVELOPE", "RFC822.SIZE", "INTERNALDATE"])
             report.fetch_commands += 1
             sizes = {u: int(meta[u].get(b"RFC822.SIZE", 0)) for u in chunk if u in meta}
+            wants = {u: self.selector.wants(meta[u].get(b"ENVELOPE")) for u in sizes}
+            undecided = [u for u, w in wants.items() if w is None and sizes[u] <= self.max_bytes]
+            if undecided:  # the company's own mail: its attachments decide
+                structures = c.fetch(undecided, ["BODYSTRUCTURE"])
+                report.fetch_commands += 1
+                for u in undecided:
+                    wants[u] = self.selector.wants_structure(
+                        structures.get(u, {}).get(b"BODYSTRUCTURE"))
             wanted = []
             for u in chunk:
                 if u not in meta:
@@ -304,7 +312,7 @@ class ImapSource:
                             f"limits.max_message_bytes; left unread on the server")
                     report.notes.append(note)
                     log.warning(note)
-                elif self.selector.wants(meta[u].get(b"ENVELOPE"), meta[u].get(b"BODYSTRUCTURE")):
+                elif wants[u]:
                     wanted.append(u)
             dates = {u: meta[u].get(b"INTERNALDATE") for u in wanted}
             done: list[int] = []

@@ -83,7 +83,8 @@ def _filenames(structure: Any) -> Iterator[str]:
 
 
 class Selector:
-    """Decides from ENVELOPE and BODYSTRUCTURE whether a message is worth fetching."""
+    """Decides from ENVELOPE (and, for the company's own mail, BODYSTRUCTURE) whether a
+    message is worth fetching."""
 
     def __init__(self, vendors: Iterable[VendorProfile], company_domains: Iterable[str]) -> None:
         self.vendors = list(vendors)
@@ -105,9 +106,13 @@ class Selector:
         folded = fold(subject)
         return any(h in folded for h in self.hints)
 
-    def wants(self, envelope: Any, structure: Any) -> bool:
-        """Vendor senders and look-alikes always; a forward from the company when it looks
-        like a bill (a vendor's subject, or a PDF / XML / winmail.dat attached)."""
+    def wants(self, envelope: Any) -> bool | None:
+        """Vendor senders and look-alikes always; a forward from the company when its subject
+        is a vendor's; None when only its attachments can tell (`wants_structure`).
+
+        Decided from the ENVELOPE alone, so the BODYSTRUCTURE (three times the ENVELOPE's
+        cost to read) is fetched only for the company's own mail.
+        """
         domain = _sender_domain(envelope)
         if domain is None:
             return True
@@ -115,8 +120,12 @@ class Selector:
         if not forwarded:
             return True
         subject = decode_subject(getattr(envelope, "subject", None))
-        if self.subject_matches(subject):
-            return True
+        return True if self.subject_matches(subject) else None
+
+    @staticmethod
+    def wants_structure(structure: Any) -> bool:
+        """A forward whose subject says nothing: fetched when a PDF, XML or winmail.dat is
+        attached."""
         return any(name.endswith(ATTACHMENT_SUFFIXES) for name in _filenames(structure))
 
 

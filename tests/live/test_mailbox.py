@@ -198,12 +198,28 @@ def test_non_ascii_subjects_and_folders(dovecot, tmp_path):
         message(2, sender="maria@example.com.br", subject=latin),
         message(3, sender="maria@example.com.br", subject="Almoço de sexta"),
         message(4, subject=Header("Aviso de cobrança", "utf-8").encode()),
+        _with_attachment(message(5, sender="ana@example.com.br", subject="Segue"),
+                         "Fatura_2026-10.PDF"),
+        _with_attachment(message(6, sender="ana@example.com.br", subject="Fotos"), "praia.jpg"),
     ], folder="Cobranças")
     w = _watcher(tmp_path, mailbox_toml(dovecot, user, folders=("Cobranças",)))
     [r] = w.poll_due(force=True)
     assert r.error is None and r.folder == "Cobranças"
-    assert r.candidates == 4 and r.stored == 3  # the lunch invitation is not fetched
-    assert sorted(m.uid for m in _rows(w)) == [1, 2, 4]
+    # The lunch invitation and the photos are not fetched; a colleague's forward whose
+    # subject says nothing is, for the PDF it carries.
+    assert r.candidates == 6 and r.stored == 4
+    assert sorted(m.uid for m in _rows(w)) == [1, 2, 4, 5]
+
+
+def _with_attachment(plain: bytes, filename: str) -> bytes:
+    """A message made multipart, with one small attachment of this name."""
+    head, body = plain.split(b"\r\n\r\n", 1)
+    head = head.replace(b"Content-Type: text/plain; charset=utf-8",
+                        b'Content-Type: multipart/mixed; boundary="b1"')
+    return (head + b"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
+            + b"\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+            + f'Content-Disposition: attachment; filename="{filename}"\r\n'.encode()
+            + b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n")
 
 
 def test_search_is_ascii_and_subjects_fold():
