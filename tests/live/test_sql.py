@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, event, func, text
@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from storage import Message, open_store
 from storage.mailbox_models import MessageLease
 from storage.sql import (
+    COPY_MIN_ROWS,
     advisory_lock,
     bulk_insert,
     deferring,
@@ -141,3 +142,42 @@ def test_deferred_writes_not_flushed_are_an_error_and_a_failure_drops_them(engin
     with transaction(engine) as s:  # without deferring, a write runs at once
         bulk_insert(s, Message, [_message("h" * 64)])
         assert s.exec(select(func.count()).select_from(Message)).one() == 1
+
+
+def test_many_rows_are_written_as_given_and_roll_back_together(engine):
+    """A batch's worth of rows (PostgreSQL takes them by COPY): every value reads back as an
+    INSERT writes it, a zoned timestamp as the same instant, a None as NULL; a failure drops
+    them all; a row that leaves out a column with a default still gets the default."""
+    brasilia = timezone(timedelta(hours=-3))
+    rows = []
+    for i in range(COPY_MIN_ROWS + 4):
+        row = _message(f"{i:064x}")
+        row.update(size=1000 + i, subject=None if i % 2 else f"Fatura {i} – março",
+                   received_at=datetime(2026, 11, 2, 10, i, tzinfo=brasilia))
+        rows.append(row)
+    with pytest.raises(ValueError), transaction(engine) as s:
+        bulk_insert(s, Message, rows)
+        raise ValueError("a bill failed")
+    assert _count(engine, Message) == 0
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql))
+    with transaction(engine) as s, deferring(s):
+        bulk_insert(s, Message, rows[:5])
+        bulk_insert(s, Message, rows[5:])
+        flush_deferred(s)
+    if engine.dialect.name == "postgresql":
+        assert not [q for q in statements if q.startswith("INSERT")]  # one COPY, no INSERT
+    with Session(engine) as s:
+        stored = s.exec(select(Message).order_by(Message.id)).all()
+    assert [(m.sha256, m.size, m.subject, m.status) for m in stored] == [
+        (r["sha256"], r["size"], r["subject"], r["status"]) for r in rows]
+    assert [m.received_at for m in stored] == [r["received_at"] for r in rows]
+    assert stored[0].received_at.hour == 13 and stored[0].received_at.tzinfo is not None
+    without_status = [{k: v for k, v in _message(f"{i:063x}z").items() if k != "status"}
+                      for i in range(COPY_MIN_ROWS)]
+    with transaction(engine) as s:
+        bulk_insert(s, Message, without_status)
+    with Session(engine) as s:
+        assert {m.status for m in s.exec(select(Message).where(
+            Message.sha256.endswith("z"))).all()} == {"pending"}  # type: ignore[attr-defined]
