@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from parsers.errors import BlobWriteError, LeaseLost
 from storage import BlobStore, Message, utcnow
 from storage.mailbox_models import MailboxCursor
-from storage.sql import transaction
+from storage.sql import bulk_insert, new_row, transaction
 
 ACTION_BACKOFF = 60.0  # seconds before a refused post-action is tried again, doubling
 ACTION_BACKOFF_MAX = 3600.0
@@ -138,25 +138,25 @@ class FolderState:
     def _store(self, digests: list[tuple[int, str, int]], top: int,
                arrived: Mapping[int, datetime | None]) -> int:
         uv = self.cursor.uidvalidity
-        new = 0
         with Session(self.engine) as s:
             shas = [d for _u, d, _n in digests]
             existing = {m.sha256: m for m in s.exec(
                 select(Message).where(col(Message.sha256).in_(shas))).all()}
+            rows: dict[str, dict[str, Any]] = {}  # new messages, by sha256 (Core INSERTs)
             for uid, digest, size in digests:
                 old = existing.get(digest)
-                if old is None:
-                    msg = Message(sha256=digest, size=size, source=self.source,
-                                  mailbox=self.mailbox, folder=self.folder,
-                                  uidvalidity=uv, uid=uid, internal_date=arrived.get(uid))
-                    s.add(msg)
-                    existing[digest] = msg
-                    new += 1
-                elif (old.mailbox, old.folder) == (self.mailbox, self.folder) \
+                if old is None and digest not in rows:
+                    rows[digest] = new_row(
+                        Message, sha256=digest, size=size, source=self.source,
+                        mailbox=self.mailbox, folder=self.folder, uidvalidity=uv, uid=uid,
+                        internal_date=arrived.get(uid))
+                elif old is not None and (old.mailbox, old.folder) == (self.mailbox, self.folder) \
                         and old.uidvalidity != uv and old.id is not None:
                     old.uidvalidity, old.uid = uv, uid
                     s.add(old)
+            new = len(rows)
             s.flush()
+            bulk_insert(s, Message, list(rows.values()))
             if top > self.cursor.last_uid:
                 self._update(s, last_uid=top)
             else:

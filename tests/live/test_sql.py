@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, event, func, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage import Message, open_store
@@ -19,6 +20,7 @@ from storage.sql import (
     deferring,
     flush_deferred,
     insert_ignore,
+    new_row,
     transaction,
     update_rows,
     upsert,
@@ -147,7 +149,8 @@ def test_deferred_writes_not_flushed_are_an_error_and_a_failure_drops_them(engin
 def test_many_rows_are_written_as_given_and_roll_back_together(engine):
     """A batch's worth of rows (PostgreSQL takes them by COPY): every value reads back as an
     INSERT writes it, a zoned timestamp as the same instant, a None as NULL; a failure drops
-    them all; a row that leaves out a column with a default still gets the default."""
+    them all, a duplicate is the IntegrityError an INSERT raises; a row that leaves out a
+    column with a default still gets the default."""
     brasilia = timezone(timedelta(hours=-3))
     rows = []
     for i in range(COPY_MIN_ROWS + 4):
@@ -174,6 +177,9 @@ def test_many_rows_are_written_as_given_and_roll_back_together(engine):
         (r["sha256"], r["size"], r["subject"], r["status"]) for r in rows]
     assert [m.received_at for m in stored] == [r["received_at"] for r in rows]
     assert stored[0].received_at.hour == 13 and stored[0].received_at.tzinfo is not None
+    with pytest.raises(IntegrityError), transaction(engine) as s:  # as an INSERT says it
+        bulk_insert(s, Message, [_message(f"{i:063x}y") for i in range(COPY_MIN_ROWS)]
+                    + [rows[0]])
     without_status = [{k: v for k, v in _message(f"{i:063x}z").items() if k != "status"}
                       for i in range(COPY_MIN_ROWS)]
     with transaction(engine) as s:
@@ -181,3 +187,13 @@ def test_many_rows_are_written_as_given_and_roll_back_together(engine):
     with Session(engine) as s:
         assert {m.status for m in s.exec(select(Message).where(
             Message.sha256.endswith("z"))).all()} == {"pending"}  # type: ignore[attr-defined]
+
+
+def test_a_new_row_has_what_the_model_would_fill_in():
+    made = Message(sha256="a" * 64, source="file", size=1).model_dump(exclude={"id"})
+    row = new_row(Message, sha256="a" * 64, source="file", size=1)
+    assert row.keys() == made.keys() and row["status"] == "pending"
+    assert {k for k in row if row[k] != made[k]} <= {"received_at"}  # each one's own now()
+    assert abs(row["received_at"] - made["received_at"]) < timedelta(seconds=5)
+    with pytest.raises(TypeError, match="no column colour"):
+        new_row(Message, sha256="b" * 64, colour="blue")
