@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import CursorResult, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -135,6 +136,8 @@ def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
         call_default_factory=True) for name, info in _column_fields(model)}
     if values:
         raise TypeError(f"{model.__name__} has no column {', '.join(values)}")
+    if missing := [name for name, value in row.items() if value is PydanticUndefined]:
+        raise TypeError(f"{model.__name__} needs a value for {', '.join(missing)}")
     return row
 
 

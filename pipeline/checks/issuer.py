@@ -7,6 +7,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -25,7 +26,7 @@ from pipeline.issuers.issnet import IssnetClient, Query
 from pipeline.issuers.links import issnet_link, sefin_link
 from pipeline.issuers.sefin import SefinClient
 from storage import BlobStore, Invoice, Message, from_cents, utcnow
-from storage.sql import bulk_insert, row_values
+from storage.sql import bulk_insert, new_row
 from storage.verification_models import Verification
 
 CHECK_NAMES = {"issnet": "authenticity.issnet", "sefin": "authenticity.sefin"}
@@ -180,31 +181,35 @@ def issuer_check(session: Session, inv: Invoice, config: Config, *, force: bool 
     name, link = CHECK_NAMES[source], link_for(inv, source, a)
     row = None if new else session.exec(select(Verification).where(
         Verification.invoice_id == inv.id, Verification.source == source)).first()
-    if row is None:
-        row = Verification(invoice_id=inv.id or 0, source=source, outcome="unknown", detail="")
     by_hand = f"; check by hand: {link}" if link else ""
+    values: dict[str, Any] = {}
     if not a.pkcs12:
         check = Check(name, "skipped", "no certificate configured (authenticity.pkcs12)"
                       + by_hand)
-    elif not force and row.id is not None and (
+    elif not force and row is not None and (
             row.outcome in ("pass", "fail") or (
                 row.outcome == "unknown" and row.next_attempt_at and row.next_attempt_at > now)):
         return Check(name, row.outcome, row.detail)  # type: ignore[arg-type]
     else:
         check, asked = prefetched or _ask_safely(source, inv, config)
         if asked.host is not None:
-            row.host = asked.host
-            row.differences = json.dumps(asked.differences, ensure_ascii=False)
+            values["host"] = asked.host
+            values["differences"] = json.dumps(asked.differences, ensure_ascii=False)
         if asked.xml:
-            row.issuer_sha256 = BlobStore(config.blob_dir).put(asked.xml)
+            values["issuer_sha256"] = BlobStore(config.blob_dir).put(asked.xml)
     # attempts counts unanswered tries in a row: it sets the wait before the next one.
-    row.attempts = row.attempts + 1 if check.outcome == "unknown" else 0
-    row.outcome, row.detail, row.link, row.checked_at = check.outcome, check.detail, link, now
-    row.next_attempt_at = _retry_at(now, row.attempts, a) if check.outcome == "unknown" else None
-    if new:  # nothing reads it back in this transaction: a Core INSERT, no ORM flush
-        bulk_insert(session, Verification, [row_values(row)])
-    else:
-        session.add(row)
+    attempts = (row.attempts if row is not None else 0) + 1 if check.outcome == "unknown" else 0
+    values.update(attempts=attempts, outcome=check.outcome, detail=check.detail, link=link,
+                  checked_at=now, next_attempt_at=_retry_at(now, attempts, a)
+                  if check.outcome == "unknown" else None)
+    if new:  # nothing reads it back in this transaction: a Core INSERT, no ORM object
+        bulk_insert(session, Verification, [
+            new_row(Verification, invoice_id=inv.id or 0, source=source, **values)])
+        return check
+    row = row or Verification(invoice_id=inv.id or 0, source=source, outcome="unknown", detail="")
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.add(row)
     return check
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection, Engine
@@ -30,7 +31,7 @@ from pipeline.ingest.prejudge import BILL_ROLES, JudgeKit, Prejudged, find_field
 from pipeline.ingest.sandbox import Failed, Outcome, Sandbox
 from pipeline.notify.rules import enqueue_bill_alerts
 from storage import BlobStore, BoletoRow, Document, Invoice, LearnedBank, Message, to_cents, utcnow
-from storage.sql import bulk_insert, deferring, flush_deferred, insert_row, row_values, update_rows
+from storage.sql import bulk_insert, deferring, flush_deferred, insert_row, new_row, update_rows
 
 log = logging.getLogger("confere.ingest")
 
@@ -289,7 +290,7 @@ class Ingestor:
                 self._maybe_stored.add(key)  # a later bill of the batch may resend it
             boleto = _boleto_row(invoice.id, m)
             if boleto is not None:
-                bulk_insert(s, BoletoRow, [row_values(boleto)])
+                bulk_insert(s, BoletoRow, [boleto])
             # Every stage judges the new bill, then its checks are written once, together:
             # offline checks, the issuer's look-up (authenticity.*), reconciliation
             # (reconcile.*). Their reads need none of the bill's pending rows.
@@ -491,9 +492,9 @@ def _differs_from_stored(s: Session, stored: Invoice, new: Invoice,
     if (old is None) != (fresh is None):
         return "a boleto was added or removed"
     if old is not None and fresh is not None:
-        if old.barcode != fresh.barcode:
-            return f"a different boleto (barcode {fresh.barcode}, stored {old.barcode})"
-        if old.pix_payload != fresh.pix_payload:
+        if old.barcode != fresh["barcode"]:
+            return f"a different boleto (barcode {fresh['barcode']}, stored {old.barcode})"
+        if old.pix_payload != fresh["pix_payload"]:
             return "a different Pix QR code"
     if stored.net_cents != new.net_cents or stored.services_cents != new.services_cents:
         return "different NFS-e amounts"
@@ -502,51 +503,44 @@ def _differs_from_stored(s: Session, stored: Invoice, new: Invoice,
 
 def _invoice(row: Message, m: ParsedMessage, vendor: VendorProfile, fields: BodyFields,
              checks: list[Check]) -> Invoice:
-    inv = Invoice(message_id=row.id, vendor=vendor.key, contract_number=fields.contract_number,
-                  reference_month=fields.reference_month, due_date=fields.due_date,
-                  verdict=verdict(checks))
+    """The bill's invoice row, from its NFS-e (the XML, else the PDF); built in one call, as
+    each attribute set on a table model afterwards costs as much as one more row."""
     xml = m.first("nfse_xml")
     pdf = m.first("nfse_pdf")
+    note: dict[str, Any] = {}
     if xml is not None and xml.nfse is not None:
         n = xml.nfse
-        inv.nfse_layout = n.layout
-        inv.nfse_number = n.number
-        inv.verification_code = n.verification_code
-        inv.access_key = n.access_key
-        inv.issued_at = n.issued_at.isoformat() if n.issued_at else None
-        inv.competence = n.competence
-        inv.provider_cnpj = n.provider_cnpj
-        inv.provider_name = n.provider_name
-        inv.provider_municipal_registration = n.provider_municipal_registration
-        inv.taker_cnpj = n.taker_cnpj
-        inv.services_cents = to_cents(n.services_amount)
-        inv.deductions_cents = to_cents(n.deductions_amount)
-        inv.iss_cents = to_cents(n.iss_amount)
-        inv.iss_withheld = n.iss_withheld
-        inv.retentions_cents = to_cents(n.retentions_amount)
-        inv.net_cents = to_cents(n.net_amount)
-        inv.service_item = n.service_item
-        inv.municipality_code = n.municipality_code
+        note = dict(
+            nfse_layout=n.layout, nfse_number=n.number, verification_code=n.verification_code,
+            access_key=n.access_key, issued_at=n.issued_at.isoformat() if n.issued_at else None,
+            competence=n.competence, provider_cnpj=n.provider_cnpj,
+            provider_name=n.provider_name,
+            provider_municipal_registration=n.provider_municipal_registration,
+            taker_cnpj=n.taker_cnpj, services_cents=to_cents(n.services_amount),
+            deductions_cents=to_cents(n.deductions_amount), iss_cents=to_cents(n.iss_amount),
+            iss_withheld=n.iss_withheld, retentions_cents=to_cents(n.retentions_amount),
+            net_cents=to_cents(n.net_amount), service_item=n.service_item,
+            municipality_code=n.municipality_code)
     elif pdf is not None and pdf.nfse_pdf is not None:
         p = pdf.nfse_pdf
-        inv.nfse_layout = "pdf"
-        inv.nfse_number = p.number
-        inv.verification_code = p.verification_code
-        inv.access_key = p.access_key
-        inv.competence = p.competence
-        inv.provider_cnpj = p.provider_cnpj
-        inv.taker_cnpj = p.taker_cnpj
-        inv.services_cents = to_cents(p.services_amount)
-        inv.net_cents = to_cents(p.net_amount)
-    return inv
+        note = dict(
+            nfse_layout="pdf", nfse_number=p.number, verification_code=p.verification_code,
+            access_key=p.access_key, competence=p.competence, provider_cnpj=p.provider_cnpj,
+            taker_cnpj=p.taker_cnpj, services_cents=to_cents(p.services_amount),
+            net_cents=to_cents(p.net_amount))
+    return Invoice(message_id=row.id, vendor=vendor.key, contract_number=fields.contract_number,
+                   reference_month=fields.reference_month, due_date=fields.due_date,
+                   verdict=verdict(checks), **note)
 
 
-def _boleto_row(invoice_id: int | None, m: ParsedMessage) -> BoletoRow | None:
+def _boleto_row(invoice_id: int | None, m: ParsedMessage) -> dict[str, Any] | None:
+    """The bill's boleto as a new row (Core INSERT), or None without one."""
     doc = m.first("boleto_pdf")
     if doc is None or doc.boleto is None or doc.boleto.boleto is None:
         return None
     b, pix = doc.boleto.boleto, doc.boleto.pix
-    return BoletoRow(
+    return new_row(
+        BoletoRow,
         invoice_id=invoice_id, digitable_line=b.digitable_line, barcode=b.barcode,
         bank_code=b.bank_code, due_date=b.due_date, amount_cents=to_cents(b.amount),
         barcode_read=doc.boleto.barcode_read is not None,

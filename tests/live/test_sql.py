@@ -196,4 +196,6 @@ def test_a_new_row_has_what_the_model_would_fill_in():
     assert {k for k in row if row[k] != made[k]} <= {"received_at"}  # each one's own now()
     assert abs(row["received_at"] - made["received_at"]) < timedelta(seconds=5)
     with pytest.raises(TypeError, match="no column colour"):
-        new_row(Message, sha256="b" * 64, colour="blue")
+        new_row(Message, sha256="b" * 64, source="file", size=1, colour="blue")
+    with pytest.raises(TypeError, match="needs a value for sha256"):
+        new_row(Message, source="file", size=1)
