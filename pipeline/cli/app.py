@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from pipeline.config.settings import Config
     from pipeline.ingest.sandbox import Sandbox
 
-err = Console(stderr=True)
+# Soft-wrapped: a message stays one line on a pipe or in a log (the terminal wraps it itself).
+err = Console(stderr=True, soft_wrap=True)
 
 
 class App:

@@ -76,6 +76,8 @@ def test_an_unset_certificate_password_is_named_before_the_issuer_is_asked(tmp_p
     assert proc.returncode == 2
     assert "$CONFERE_T_NOPE is not set: export it" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # One line, however long the path: a log or a pipe gets it whole (no wrap at 80 columns).
+    assert proc.stderr.count("\n") == 1 and f"confere: {cfg}:" in proc.stderr
     # A listing asks no issuer: it runs without the password.
     assert run_cli("invoices", "--config", str(cfg)).returncode == 0
 
