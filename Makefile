@@ -14,11 +14,15 @@ demo: deps-run $(STAMP)
 	$(BIN)/confere demo
 	@echo "next: . $(VENV)/bin/activate && confere invoices --config .confere-demo/confere.toml"
 
+# One pytest worker a core (pytest-xdist), a test file's tests on one worker: each worker starts
+# its own servers once (Dovecot, PostgreSQL, SMTP) and a file's module fixtures are built once.
+XDIST := -n auto --dist loadfile
+
 test: deps-test $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: deps-test $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 bench: deps-test $(STAMP)
 	$(BIN)/python -m benchmarks

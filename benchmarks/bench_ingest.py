@@ -237,6 +237,17 @@ def confere_ingest(server: Dovecot, user: str, url: str, tmp: Path) -> dict[str,
             "busy": busy / every if every else 0.0, "steal": steal / every if every else 0.0}  # type: ignore[dict-item]
 
 
+def machine_speed() -> float:
+    """CPU ms of a fixed pure-Python loop (best of 3): runs compare only at like speeds."""
+    best = float("inf")
+    for _ in range(3):
+        t0, total = time.process_time(), 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.process_time() - t0)
+    return best * 1000
+
+
 def main() -> None:
     """Seed Dovecot with the bills, fetch them plainly, then ingest them into both stores."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else COUNT
@@ -253,7 +264,8 @@ def main() -> None:
         fetch_s, size = plain_fetch(server, user)
         fetch_cpu = time.process_time() - fetch_cpu
         print(f"{count} bills, {size / count / 1024:.0f} KB each; load average before "
-              f"{load:.2f} (2 cores)")
+              f"{load:.2f} (2 cores); machine speed: a fixed Python loop {machine_speed():.0f} "
+              "ms of CPU")
         print(f"plain imapclient fetch: {fetch_s:.2f} s, {count / fetch_s:,.0f} msg/s")
         stores = os.environ.get("CONFERE_BENCH_STORES", "sqlite,postgresql").split(",")
         for name in stores:
