@@ -14,11 +14,11 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 
 from parsers import ParseError
 from parsers.message import ParsedMessage, parse_message
 from pipeline.ingest.prejudge import JudgeKit, Prejudged, prejudge
+from pipeline.ingest.processes import process_gone
 
 
 @dataclass(frozen=True)
@@ -34,25 +34,10 @@ OWNER_CHECK_SECONDS = 2.0
 _KIT: JudgeKit | None = None  # this worker's judging kit, from the pool's start
 
 
-def _owner_gone(pid: int) -> bool:
-    """Whether the process that started the pool has died (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
-
-
 def _exit_with(pid: int) -> None:
     """End this worker when the pool's owner dies (a kill -9 of the daemon): it would wait
     on its task queue for ever otherwise, itself holding the queue's other end."""
-    while not _owner_gone(pid):
+    while not process_gone(pid):
         time.sleep(OWNER_CHECK_SECONDS)
     os._exit(0)
 

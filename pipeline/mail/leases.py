@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from parsers.errors import DaemonRefused
+from pipeline.ingest.processes import process_gone
 from storage import Message, utcnow
 from storage.mailbox_models import MailboxCursor, MessageLease
 from storage.sql import advisory_lock, transaction, upsert
@@ -28,31 +29,20 @@ RETRY_AFTER = 30.0  # seconds before a message whose judging failed (disk, datab
 RETRY_MAX = 900.0  # ...doubling up to this
 
 
-
-
 def new_owner() -> str:
     """A daemon's identity in leases: host, pid and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _dead_local(owner: str | None) -> bool:
-    """True when the owner was a process of this host that no longer runs."""
+    """True when the owner was a process of this host that no longer runs (a zombie, killed
+    and not yet reaped, included: its leases are taken over at once, not at their expiry)."""
     if not owner:
         return False
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     return host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() \
-        and not _pid_alive(int(pid))
+        and process_gone(int(pid))
 
 
 class Leases:

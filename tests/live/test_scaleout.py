@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from pipeline.mail.leases import Leases, singleton
+from pipeline.mail.leases import Leases, new_owner, singleton
 from storage import Message, open_store
 from storage.mailbox_models import MailboxCursor, MessageLease
 
@@ -100,3 +105,31 @@ def test_three_daemons_twenty_mailboxes_nothing_processed_twice(dovecot, tmp_pat
     assert all(c.last_uid == 10 for c in cursors) and len(cursors) == 20
     by_daemon = Counter(ml.owner for ml in leases)
     print(f"\nmessages processed per daemon: {sorted(by_daemon.values())}")
+
+
+def test_a_dead_daemons_folders_are_freed_a_live_ones_kept(tmp_path):
+    """After a kill -9 the next daemon frees the dead one's folders at once, also while the
+    dead process is a zombie its parent has not reaped; a running daemon's stay held."""
+    engine = open_store(f"sqlite:///{tmp_path / 'confere.db'}")
+    host = socket.gethostname()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # not waited for: a zombie
+    try:
+        stat = Path(f"/proc/{dead.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        owners = {"live": f"{host}:{live.pid}:aaaaaa", "dead": f"{host}:{dead.pid}:bbbbbb"}
+        for name, owner in owners.items():
+            held = Leases(engine, owner)
+            held.ensure_cursors([(name, "INBOX")])
+            assert [c.mailbox for c in held.claim_cursors([name], force=True)] == [name]
+        assert Leases(engine, new_owner()).release_dead_local() == 1
+        with Session(engine) as s:
+            holders = {c.mailbox: c.lease_owner for c in s.exec(select(MailboxCursor)).all()}
+        assert holders == {"live": owners["live"], "dead": None}
+    finally:
+        live.kill()
+        live.wait()
+        dead.wait()
