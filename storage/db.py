@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Key of the PostgreSQL advisory lock that lets one process at a time migrate a database.
+MIGRATION_LOCK = 0x636F6E66  # "conf"
 
 
 def make_engine(url: str) -> Engine:
@@ -40,10 +44,37 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
+@contextmanager
+def schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection whose schema changes commit or roll back as one, one migrator at a time."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # DDL is transactional; the lock serialises
+            with conn.begin():
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                yield conn
+            return
+        # pysqlite opens no transaction before DDL, so each CREATE TABLE would commit alone and a
+        # start killed mid-migration would leave tables that every later start fails to create.
+        # An explicit BEGIN IMMEDIATE makes the migration atomic and waits out a concurrent one.
+        dbapi = conn.connection.dbapi_connection
+        prior = dbapi.isolation_level  # type: ignore[union-attr]
+        dbapi.isolation_level = None  # type: ignore[union-attr]
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            dbapi.isolation_level = prior  # type: ignore[union-attr]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent, atomic, safe to run concurrently)."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with schema_transaction(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

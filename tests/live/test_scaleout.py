@@ -7,11 +7,10 @@ import socket
 import subprocess
 import sys
 import threading
-import uuid
 from collections import Counter
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
 from pipeline.mail.leases import Leases, new_owner, singleton
@@ -20,17 +19,13 @@ from storage.mailbox_models import MailboxCursor, MessageLease
 
 from harness.daemon import count_rows, start_daemon, stop, wait_for
 from harness.dovecot import imap, mailbox_toml, message, write_config
+from harness.pgcluster import fresh_database
 
 
 @pytest.fixture
 def pg_db(postgres_url: str) -> str:
     """A fresh database of its own on the session's PostgreSQL cluster."""
-    name = "scale_" + uuid.uuid4().hex[:10]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
+    return fresh_database(postgres_url, "scale")
 
 
 def test_leases_never_hand_a_folder_to_two_daemons(pg_db):

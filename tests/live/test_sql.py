@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, event, func, text
+from sqlalchemy import event, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -26,18 +25,14 @@ from storage.sql import (
     upsert,
 )
 
+from harness.pgcluster import fresh_database
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         return open_store(f"sqlite:///{tmp_path / 'x.db'}")
-    url = request.getfixturevalue("postgres_url")
-    name = "sql_" + uuid.uuid4().hex[:10]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return open_store(url.rsplit("/", 1)[0] + "/" + name)
+    return open_store(fresh_database(request.getfixturevalue("postgres_url"), "sql"))
 
 
 def _message(sha: str) -> dict:

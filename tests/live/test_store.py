@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage import BlobStore, Invoice, Message, from_cents, open_store, to_cents
+from storage.db import make_engine, migrate
+
+from harness.daemon import wait_for
+from harness.pgcluster import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,6 +35,60 @@ def test_migrations_create_every_table_and_are_idempotent(engine):
     open_store(engine.url.render_as_string(hide_password=False))  # a second run is a no-op
     names = set(inspect(engine).get_table_names())
     assert {"messages", "documents", "invoices", "boletos", "checks", "alembic_version"} <= names
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_store_url(request, tmp_path) -> str:
+    """The URL of a store nothing has opened yet."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'new.db'}"
+    return fresh_database(request.getfixturevalue("postgres_url"), "mig")
+
+
+def _schema_problems(engine) -> list:
+    """What differs between the store's schema and the models (empty when fully migrated)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import storage.alert_models
+    import storage.desk_models
+    import storage.mailbox_models
+    import storage.usage_models
+    import storage.verification_models  # noqa: F401  (each registers its tables)
+
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+
+
+def test_a_first_start_that_dies_mid_migration_leaves_a_store_the_next_start_opens(new_store_url):
+    engine = make_engine(new_store_url)
+
+    def die_at_the_alerts_table(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("CREATE TABLE ALERTS"):  # migration 5 of 8
+            raise KeyboardInterrupt  # what a kill looks like from inside: no clean-up code runs
+
+    event.listen(engine, "before_cursor_execute", die_at_the_alerts_table)
+    with pytest.raises(KeyboardInterrupt):
+        migrate(engine)
+    event.remove(engine, "before_cursor_execute", die_at_the_alerts_table)
+    assert inspect(engine).get_table_names() == []  # nothing half made: not even the version
+    open_store(new_store_url)  # the next start
+    assert _schema_problems(engine) == []
+
+
+def test_starts_at_once_on_a_new_store_all_open_it(new_store_url, tmp_path):
+    code = ("import os, sys, time, pathlib; from storage import open_store\n"
+            "gate = pathlib.Path(sys.argv[2]); (gate / str(os.getpid())).touch()\n"
+            "while not (gate / 'go').exists(): time.sleep(0.001)\n"
+            "open_store(sys.argv[1])")
+    starts = [subprocess.Popen([sys.executable, "-c", code, new_store_url, str(tmp_path)],
+                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    wait_for(lambda: sum(1 for p in starts if (tmp_path / str(p.pid)).exists()) == 3)
+    (tmp_path / "go").touch()  # all imported: they migrate in the same millisecond
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in starts]
+    assert [err for err, code in outcomes if code] == []
+    assert _schema_problems(make_engine(new_store_url)) == []
 
 
 def test_a_message_is_unique_by_sha256_and_by_imap_position(engine):
@@ -110,21 +170,13 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
 
 def test_migrations_match_the_models_and_downgrade_cleanly(engine):
     from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
 
-    import storage.alert_models
-    import storage.mailbox_models
-    import storage.usage_models
-    import storage.verification_models  # noqa: F401
-    from storage.db import alembic_config
+    from storage.db import alembic_config, schema_transaction
 
-    with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    assert _schema_problems(engine) == []
     if engine.dialect.name == "sqlite":  # the shared PostgreSQL database stays migrated
         cfg = alembic_config(engine)
-        with engine.begin() as conn:
+        with schema_transaction(engine) as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "base")
         assert inspect(engine).get_table_names() == ["alembic_version"]
