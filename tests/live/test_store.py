@@ -85,7 +85,7 @@ def test_starts_at_once_on_a_new_store_all_open_it(new_store_url, tmp_path):
     starts = [subprocess.Popen([sys.executable, "-c", code, new_store_url, str(tmp_path)],
                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
     wait_for(lambda: sum(1 for p in starts if (tmp_path / str(p.pid)).exists()) == 3)
-    (tmp_path / "go").touch()  # all imported: they migrate in the same millisecond
+    (tmp_path / "go").touch()  # all imported: now they migrate at the same moment
     outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in starts]
     assert [err for err, code in outcomes if code] == []
     assert _schema_problems(make_engine(new_store_url)) == []
