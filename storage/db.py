@@ -71,9 +71,21 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
             dbapi.isolation_level = prior  # type: ignore[union-attr]
 
 
+def _at_head(engine: Engine, cfg: AlembicConfig) -> bool:
+    """Whether the store's schema is at the newest revision (a plain read: takes no write lock)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current == set(ScriptDirectory.from_config(cfg).get_heads())
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent, atomic, safe to run concurrently)."""
     cfg = alembic_config(engine)
+    if _at_head(engine, cfg):  # a reader (`confere status`) opens a store another process locks
+        return
     with schema_transaction(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
