@@ -8,6 +8,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
@@ -73,9 +75,6 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
 
 def _at_head(engine: Engine, cfg: AlembicConfig) -> bool:
     """Whether the store's schema is at the newest revision (a plain read: takes no write lock)."""
-    from alembic.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     return current == set(ScriptDirectory.from_config(cfg).get_heads())
