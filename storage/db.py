@@ -63,12 +63,11 @@ def schema_transaction(engine: Engine) -> Iterator[Connection]:
         dbapi.isolation_level = None  # type: ignore[union-attr]
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
+            yield conn
             conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
         finally:
             dbapi.isolation_level = prior  # type: ignore[union-attr]
 

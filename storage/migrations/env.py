@@ -2,17 +2,8 @@
 
 from alembic import context
 from sqlalchemy import create_engine
-from sqlmodel import SQLModel
 
-# Each import registers its tables on SQLModel.metadata.
-import storage.alert_models
-import storage.desk_models
-import storage.mailbox_models
-import storage.models
-import storage.usage_models
-import storage.verification_models  # noqa: F401
-
-target_metadata = SQLModel.metadata
+from storage.schema import metadata as target_metadata
 
 
 def _run(connection) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from harness import logs
 
 
@@ -34,8 +36,6 @@ def free_port() -> int:
 
 def fresh_database(url: str, prefix: str) -> str:
     """The URL of a new, empty database on the cluster at `url` (a test's own schema)."""
-    from sqlalchemy import create_engine, text
-
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

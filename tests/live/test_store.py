@@ -49,16 +49,11 @@ def _schema_problems(engine) -> list:
     """What differs between the store's schema and the models (empty when fully migrated)."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
 
-    import storage.alert_models
-    import storage.desk_models
-    import storage.mailbox_models
-    import storage.usage_models
-    import storage.verification_models  # noqa: F401  (each registers its tables)
+    from storage.schema import metadata
 
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        return compare_metadata(MigrationContext.configure(conn), metadata)
 
 
 def test_a_first_start_that_dies_mid_migration_leaves_a_store_the_next_start_opens(new_store_url):
